@@ -1,0 +1,69 @@
+"""What a with-block costs: per block in a loop, and for a whole new process.
+
+Run: ``python benchmarks/run_overhead.py``. Prints figures and ratios measured in this run.
+Targets (issue 2): median overhead per block <= 2 ms (1,000 blocks, each logging a
+1,000 x 100 array, SQLite file); a new process that imports seedreg and records one run
+<= 0.15 s more than ``python -c "import numpy, sqlalchemy.orm, click"``.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import seedreg
+from _common import PYTHON, alternating, verdict
+
+BLOCKS = 1_000
+
+
+def bare(i: int) -> float:
+    start = time.perf_counter()
+    np.random.seed(i)
+    rng = np.random.default_rng(i)
+    data = rng.normal(size=(1_000, 100))
+    data.sum()
+    return time.perf_counter() - start
+
+
+def recorded(i: int, db: str) -> float:
+    start = time.perf_counter()
+    with seedreg.run("overhead", seed=i, db=db) as run:
+        data = run.rng.normal(size=(1_000, 100))
+        run.log("data", data)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        db = str(Path(tmp) / "bench.db")
+        recorded(0, db)  # create the registry and warm the caches outside the timing
+        with_times, bare_times = [], []
+        for i in range(1, BLOCKS + 1):
+            bare_times.append(bare(i))
+            with_times.append(recorded(i, db))
+        overhead_ms = (statistics.median(with_times) - statistics.median(bare_times)) * 1e3
+        print(f"{BLOCKS} blocks: median with seedreg {statistics.median(with_times) * 1e3:.3f} ms, "
+              f"bare {statistics.median(bare_times) * 1e3:.3f} ms")
+        print(f"  overhead per block {overhead_ms:.3f} ms (target <= 2 ms) {verdict(overhead_ms <= 2)}")
+        print(f"  p90 with seedreg {np.percentile(with_times, 90) * 1e3:.3f} ms")
+
+        script = Path(tmp) / "one_run.py"
+        script.write_text(
+            "import numpy as np, seedreg\n"
+            f"with seedreg.run('process', seed=1, db={db!r}) as run:\n"
+            "    run.log('x', run.rng.normal(size=10))\n"
+        )
+        process, baseline = alternating([PYTHON, str(script)], [PYTHON, "-c", "import numpy, sqlalchemy.orm, click"])
+        extra = process - baseline
+        print(f"new process recording one run: {process:.3f} s; baseline import numpy, sqlalchemy.orm, click: "
+              f"{baseline:.3f} s")
+        print(f"  extra {extra:.3f} s (target <= 0.15 s), ratio {process / baseline:.2f}x {verdict(extra <= 0.15)}")
+
+
+if __name__ == "__main__":
+    main()

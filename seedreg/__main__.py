@@ -1,0 +1,5 @@
+"""``python -m seedreg``: the same as the ``seedreg`` command."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,183 @@
+"""The with-block: ``seedreg.run(...)`` seeds, records, and closes one run."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import traceback
+import uuid
+import warnings
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from . import database, seeding, values
+from .environment import environment, imported_libraries, process_facts
+from .errors import DuplicateNameError, RegistryError, UnknownRunError, UsageError
+from .recorder import Recorder, utcnow
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .fingerprint import Fingerprint
+
+_root_blocks = 0  # root blocks opened so far in this process: the k of "k-th root block"
+
+
+class Run:
+    """One recorded run; use it as a context manager (``with seedreg.run(...) as run:``).
+
+    Inside and after the block: ``id``, ``seed``, ``rng``, ``spawn(n)``, ``fingerprints``,
+    ``status``.
+    """
+
+    def __init__(
+        self,
+        experiment: str,
+        seed: Any = None,
+        *,
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        parent: str | Run | None = None,
+        db: str | os.PathLike[str] | None = None,
+    ) -> None:
+        if not isinstance(experiment, str) or not experiment.strip() or len(experiment) > 255:
+            raise UsageError(f"experiment must be a non-empty name of at most 255 characters, not {experiment!r}")
+        if isinstance(parent, Run):
+            parent = parent.id
+        if parent is not None and not isinstance(parent, str):
+            raise UsageError(f"parent must be a run id or a Run, not {type(parent).__name__}")
+        self.experiment = experiment
+        self._seed = seeding.normalise(seed)
+        self._param_rows = values.rows(params)
+        self._tag_rows = values.rows(tags)
+        self.params: dict[str, Any] = values.flatten(params)
+        self.tags: dict[str, Any] = values.flatten(tags)
+        self.parent: str | None = parent
+        self.url = database.resolve_url(db)
+        self.id: str = uuid.uuid4().hex
+        self.status: str = "new"
+        self.fingerprints: dict[str, Fingerprint] = {}
+        self.rng: np.random.Generator | None = None
+        self._seed_sequence: np.random.SeedSequence | None = None
+        self._recorder: Recorder | None = None
+        self._saved: seeding.GlobalState | None = None
+        self._started = 0.0
+
+    def __repr__(self) -> str:
+        return f"<seedreg.Run {self.id[:12]} {self.experiment!r} seed={self.seed} {self.status}>"
+
+    @property
+    def seed(self) -> int | tuple[int, ...]:
+        """The seed: an int, or a tuple of ints for a sequence seed."""
+        return self._seed.value
+
+    @property
+    def seed_source(self) -> str:
+        return self._seed.source
+
+    def spawn(self, n: int) -> list[np.random.SeedSequence]:
+        """``n`` independent child SeedSequences for workers (NumPy's ``SeedSequence.spawn``)."""
+        if self._seed_sequence is None:
+            self._seed_sequence = self._seed.seed_sequence()
+        return self._seed_sequence.spawn(n)
+
+    def __enter__(self) -> Run:
+        global _root_blocks
+        if self.status != "new":
+            raise UsageError("a seedreg run can be entered only once; call seedreg.run(...) again")
+        self._recorder = recorder = Recorder.for_url(self.url)
+        env_id = recorder.environment_id(environment())
+        facts = process_facts()
+        block_index = -1
+        if self.parent is None:
+            block_index = _root_blocks
+            _root_blocks += 1
+        now = utcnow()
+        row = {
+            "id": self.id, "experiment": self.experiment, "status": "running",
+            "seed": self._seed.text, "seed_kind": self._seed.kind, "seed_source": self._seed.source,
+            "spawn_key": json.dumps(list(self._seed.spawn_key)),
+            "parent_id": self.parent, "replay_of": None, "block_index": block_index,
+            "started_at": now, "heartbeat_at": now, "environment_id": env_id,
+            "numpy_version": environment().numpy_version,
+            "python_version": environment().python_version,
+            "libraries": json.dumps(imported_libraries()),
+            "hostname": facts.hostname, "username": facts.username, "pid": facts.pid,
+            "process_started": facts.process_started, "executable": facts.executable,
+            "argv": json.dumps(facts.argv), "command": json.dumps(facts.command), "cwd": os.getcwd(),
+            "launch": facts.launch, "script_path": facts.script_path,
+            "script_digest": facts.script_digest, "pythonhashseed": facts.pythonhashseed,
+            "git_commit": facts.git_commit, "git_dirty": facts.git_dirty,
+        }
+        try:
+            recorder.open_run(row, self._param_rows, self._tag_rows)
+        except RegistryError as error:
+            if self.parent is not None and "FOREIGN KEY" in str(error).upper():
+                raise UnknownRunError(f"parent run {self.parent!r} is not in {database.mask_url(self.url)}") from None
+            raise
+        self._saved = seeding.GlobalState.save()
+        self.rng = seeding.apply(self._seed)
+        self._seed_sequence = self._seed.seed_sequence()
+        self.status = "running"
+        self._started = time.perf_counter()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
+        duration = time.perf_counter() - self._started
+        assert self._saved is not None and self._recorder is not None and self.rng is not None
+        try:
+            rng_digest = seeding.state_digest(self.rng)
+        finally:
+            self._saved.restore()
+        error = None
+        if exc_type is None or (issubclass(exc_type, SystemExit) and exc.code in (0, None)):  # type: ignore[union-attr]
+            self.status = "completed"
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self.status = "interrupted"
+        else:
+            self.status = "failed"
+            error = "".join(traceback.format_exception(exc_type, exc, tb))
+        try:
+            self._recorder.close_run(
+                self.id, status=self.status, ended_at=utcnow(), duration=duration,
+                error=error, rng_digest=rng_digest,
+            )
+        except RegistryError as failure:
+            if exc_type is None:
+                raise
+            warnings.warn(f"seedreg could not close run {self.id}: {failure}", RuntimeWarning, stacklevel=2)
+        return False
+
+    def log(self, name: str, obj: object) -> Fingerprint:
+        """Fingerprint ``obj`` and store it under ``name`` now (a crash later keeps it)."""
+        from .fingerprint import fingerprint
+
+        if self.status != "running":
+            raise UsageError(f"run.log({name!r}) needs an open run (this one is {self.status})")
+        if not isinstance(name, str) or not name or len(name) > 255:
+            raise UsageError(f"a logged name must be a non-empty string of at most 255 characters, not {name!r}")
+        if name in self.fingerprints:
+            raise DuplicateNameError(f"{name!r} was already logged in run {self.id[:12]}: use another name")
+        fp = fingerprint(obj)
+        assert self._recorder is not None
+        self._recorder.log_fingerprint(self.id, name, len(self.fingerprints), fp, kept=False)
+        self.fingerprints[name] = fp
+        return fp
+
+
+def run(
+    experiment: str,
+    seed: Any = None,
+    *,
+    params: Mapping[str, Any] | None = None,
+    tags: Mapping[str, Any] | None = None,
+    parent: str | Run | None = None,
+    db: str | os.PathLike[str] | None = None,
+) -> Run:
+    """Open a recorded, seeded block: ``with seedreg.run("split", seed=101) as run: ...``.
+
+    The seed is validated here, before anything runs or is written (DESIGN §1).
+    """
+    return Run(experiment, seed, params=params, tags=tags, parent=parent, db=db)
+

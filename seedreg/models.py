@@ -1,0 +1,157 @@
+"""SQLAlchemy models: the registry's tables (the schema itself is owned by Alembic).
+
+Times are stored as naive UTC datetimes on every backend.
+
+ORM objects never leave the store: :mod:`seedreg.registry` turns rows into the plain
+records of :mod:`seedreg.records`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+STATUSES = ("running", "completed", "failed", "interrupted", "crashed")
+SEED_SOURCES = ("given", "generated", "replay")
+SEED_KINDS = ("int", "sequence", "seedsequence")
+VALUE_TYPES = ("int", "float", "bool", "str", "null", "json")
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every seedreg table."""
+
+
+class Environment(Base):
+    """One distinct environment (interpreter, platform, installed packages), shared by many runs."""
+
+    __tablename__ = "environments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    python_version: Mapped[str] = mapped_column(String(64))
+    python_implementation: Mapped[str] = mapped_column(String(32))
+    platform: Mapped[str] = mapped_column(String(255))
+    machine: Mapped[str] = mapped_column(String(64))
+    numpy_version: Mapped[str | None] = mapped_column(String(64))
+    blas: Mapped[str | None] = mapped_column(String(255))
+    packages: Mapped[str] = mapped_column(Text)  # JSON object {distribution: version}, sorted
+    created_at: Mapped[datetime] = mapped_column(DateTime())
+
+
+class Run(Base):
+    """One with-block: its seed, where it ran, what it was, how it ended."""
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        CheckConstraint(f"status IN {STATUSES!r}", name="ck_runs_status"),
+        CheckConstraint(f"seed_source IN {SEED_SOURCES!r}", name="ck_runs_seed_source"),
+        CheckConstraint(f"seed_kind IN {SEED_KINDS!r}", name="ck_runs_seed_kind"),
+        Index("ix_runs_started_at", "started_at"),
+        Index("ix_runs_experiment_started_at", "experiment", "started_at"),
+        Index("ix_runs_seed", "seed"),
+        Index("ix_runs_status", "status"),
+        Index("ix_runs_numpy_version", "numpy_version"),
+        Index("ix_runs_parent_id", "parent_id"),
+        Index("ix_runs_replay_of", "replay_of"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    experiment: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))
+    seed: Mapped[str] = mapped_column(String(512))  # decimal entropy, or JSON array of decimal strings
+    seed_kind: Mapped[str] = mapped_column(String(16))
+    seed_source: Mapped[str] = mapped_column(String(16))
+    spawn_key: Mapped[str] = mapped_column(String(255), default="[]")  # JSON array of ints
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("runs.id", name="fk_runs_parent_id"))
+    replay_of: Mapped[str | None] = mapped_column(ForeignKey("runs.id", name="fk_runs_replay_of"))
+    block_index: Mapped[int] = mapped_column(Integer)  # k-th root block of its process (children: -1)
+    started_at: Mapped[datetime] = mapped_column(DateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime())
+    duration: Mapped[float | None] = mapped_column(Float)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime())
+    error: Mapped[str | None] = mapped_column(Text)
+    rng_digest: Mapped[str | None] = mapped_column(String(80))
+    environment_id: Mapped[int] = mapped_column(
+        ForeignKey("environments.id", name="fk_runs_environment_id")
+    )
+    numpy_version: Mapped[str | None] = mapped_column(String(64))
+    python_version: Mapped[str] = mapped_column(String(64))
+    libraries: Mapped[str] = mapped_column(Text, default="{}")  # JSON {lib: version} of imported seedable libs
+    hostname: Mapped[str] = mapped_column(String(255))
+    username: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    process_started: Mapped[float | None] = mapped_column(Float)  # epoch seconds; with pid, names the process
+    executable: Mapped[str] = mapped_column(Text)
+    argv: Mapped[str] = mapped_column(Text)  # JSON array: sys.argv as the code saw it
+    command: Mapped[str | None] = mapped_column(Text)  # JSON array: sys.orig_argv, what replay re-executes
+    cwd: Mapped[str] = mapped_column(Text)
+    launch: Mapped[str] = mapped_column(String(16))  # script | module | interactive
+    script_path: Mapped[str | None] = mapped_column(Text)
+    script_digest: Mapped[str | None] = mapped_column(String(80))
+    pythonhashseed: Mapped[str | None] = mapped_column(String(32))
+    git_commit: Mapped[str | None] = mapped_column(String(64))
+    git_dirty: Mapped[bool | None] = mapped_column(Boolean)
+
+
+class _Value:
+    """Columns shared by params and tags: a flattened key and its typed value."""
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value_type: Mapped[str] = mapped_column(String(8))
+    text: Mapped[str] = mapped_column(Text)  # exact, canonical text of the value
+    num: Mapped[float | None] = mapped_column(Float)  # finite numbers, for numeric comparison
+
+
+class Param(_Value, Base):
+    """A run's parameter (nested dicts flattened with dots)."""
+
+    __tablename__ = "params"
+    __table_args__ = (
+        CheckConstraint(f"value_type IN {VALUE_TYPES!r}", name="ck_params_value_type"),
+        Index("ix_params_key_num", "key", "num"),
+        Index("ix_params_key_text", "key", "text"),
+    )
+
+
+class Tag(_Value, Base):
+    """A run's tag (nested dicts flattened with dots)."""
+
+    __tablename__ = "tags"
+    __table_args__ = (
+        CheckConstraint(f"value_type IN {VALUE_TYPES!r}", name="ck_tags_value_type"),
+        Index("ix_tags_key_num", "key", "num"),
+        Index("ix_tags_key_text", "key", "text"),
+    )
+
+
+class FingerprintRow(Base):
+    """A fingerprint logged by a run under a name, with its per-chunk digests."""
+
+    __tablename__ = "fingerprints"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)  # order of logging within the run
+    algorithm: Mapped[str] = mapped_column(String(16))
+    digest: Mapped[str] = mapped_column(String(128))  # hex
+    kind: Mapped[str] = mapped_column(String(16))
+    dtype: Mapped[str | None] = mapped_column(String(64))
+    shape: Mapped[str | None] = mapped_column(String(255))  # JSON array
+    chunk_elems: Mapped[int | None] = mapped_column(Integer)
+    chunks: Mapped[bytes | None] = mapped_column(LargeBinary)  # concatenated 32-byte chunk digests
+    kept: Mapped[bool] = mapped_column(Boolean, default=False)
+    logged_at: Mapped[datetime] = mapped_column(DateTime())

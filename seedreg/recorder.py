@@ -1,0 +1,132 @@
+"""Writing runs as they happen: open, log a fingerprint, close — each one short transaction."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from . import database, liveness, schema
+from .environment import EnvironmentSnapshot
+from .errors import RegistryError
+from .models import Environment, FingerprintRow, Param, Run, Tag
+
+_RUNS = Run.__table__
+_recorders: dict[tuple[str, int], Recorder] = {}
+
+
+def utcnow() -> datetime:
+    """Naive UTC, as the registry stores times."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Recorder:
+    """Writes into one registry, creating it at the current schema when it is new."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = database.engine_for(url)
+        database.retrying(lambda: schema.ensure(self.engine, create=True))
+        self._environments: dict[str, int] = {}
+        self._persist_crashed()
+
+    @classmethod
+    def for_url(cls, url: str) -> Recorder:
+        """One recorder per registry and process (a forked child builds its own)."""
+        key = (url, os.getpid())
+        recorder = _recorders.get(key)
+        if recorder is None:
+            recorder = _recorders[key] = cls(url)
+        return recorder
+
+    def _persist_crashed(self) -> None:
+        """Mark this host's running runs whose process died as crashed (readers only show it)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(Run.id, Run.hostname, Run.pid, Run.process_started).where(
+                    Run.status == "running", Run.hostname == liveness.this_host()
+                )
+            ).all()
+        dead = [r.id for r in rows if liveness.crashed(r.hostname, r.pid, r.process_started)]
+        if dead:
+            def work() -> None:
+                with database.write(self.engine) as conn:
+                    conn.execute(
+                        update(Run).where(Run.id.in_(dead), Run.status == "running").values(status="crashed")
+                    )
+            database.retrying(work)
+
+    def environment_id(self, snapshot: EnvironmentSnapshot) -> int:
+        """The row of this environment, inserted the first time it is seen."""
+        cached = self._environments.get(snapshot.digest)
+        if cached is not None:
+            return cached
+
+        def work() -> int:
+            with database.write(self.engine) as conn:
+                found = conn.execute(
+                    select(Environment.id).where(Environment.digest == snapshot.digest)
+                ).scalar()
+                if found is None:
+                    found = conn.execute(
+                        insert(Environment).values(
+                            digest=snapshot.digest,
+                            python_version=snapshot.python_version,
+                            python_implementation=snapshot.python_implementation,
+                            platform=snapshot.platform,
+                            machine=snapshot.machine,
+                            numpy_version=snapshot.numpy_version,
+                            blas=snapshot.blas,
+                            packages=snapshot.packages_json,
+                            created_at=utcnow(),
+                        ).returning(Environment.id)
+                    ).scalar_one()
+                return int(found)
+
+        try:
+            env_id = database.retrying(work)
+        except RegistryError as error:
+            if isinstance(error.__cause__, IntegrityError):  # another process inserted it first
+                env_id = database.retrying(work)
+            else:
+                raise
+        self._environments[snapshot.digest] = env_id
+        return env_id
+
+    def open_run(self, row: dict[str, Any], params: list[dict[str, Any]], tags: list[dict[str, Any]]) -> None:
+        """Insert a new run (status running) with its params and tags (rows of :func:`values.rows`)."""
+        def work() -> None:
+            with database.write(self.engine) as conn:
+                conn.execute(_RUNS.insert(), row)
+                for table, rows in ((Param, params), (Tag, tags)):
+                    if rows:
+                        conn.execute(table.__table__.insert(), [{"run_id": row["id"], **r} for r in rows])
+        database.retrying(work)
+
+    def log_fingerprint(self, run_id: str, name: str, seq: int, fp: Any, kept: bool) -> None:
+        """Store one fingerprint now, so a run that crashes later keeps it."""
+        def work() -> None:
+            with database.write(self.engine) as conn:
+                conn.execute(
+                    FingerprintRow.__table__.insert(),
+                    {
+                        "run_id": run_id, "name": name, "seq": seq, "algorithm": fp.algorithm,
+                        "digest": fp.hexdigest, "kind": fp.kind, "dtype": fp.dtype,
+                        "shape": json.dumps(list(fp.shape)) if fp.shape is not None else None,
+                        "chunk_elems": fp.chunk_elems, "chunks": fp.chunks, "kept": kept,
+                        "logged_at": utcnow(),
+                    },
+                )
+        database.retrying(work)
+
+    def close_run(self, run_id: str, **fields: Any) -> None:
+        """Record how the run ended."""
+        def work() -> None:
+            with database.write(self.engine) as conn:
+                conn.execute(_RUNS.update().where(_RUNS.c.id == bindparam("run_id")), {"run_id": run_id, **fields})
+        database.retrying(work)
+

@@ -1,0 +1,254 @@
+"""The Python API over a registry: find, read and query runs (the CLI calls only this)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from datetime import timezone
+from typing import Any
+
+from sqlalchemy import Engine, Select, func, select
+
+from . import database, liveness, schema, values
+from .errors import RegistryNotFoundError, UnknownRunError, UsageError
+from .models import Environment, FingerprintRow, Param, Run, Tag
+from .records import EnvironmentRecord, RunRecord
+
+_HEX = set("0123456789abcdef")
+_BATCH = 500
+
+
+def _aware(moment):
+    return None if moment is None else moment.replace(tzinfo=timezone.utc)
+
+
+def _fingerprint_from_row(row: Any):
+    from .fingerprint import Fingerprint
+
+    return Fingerprint(
+        algorithm=row.algorithm,
+        hexdigest=row.digest,
+        kind=row.kind,
+        dtype=row.dtype,
+        shape=tuple(json.loads(row.shape)) if row.shape is not None else None,
+        chunk_elems=row.chunk_elems,
+        chunks=bytes(row.chunks) if row.chunks is not None else None,
+    )
+
+
+class Registry:
+    """A seedreg registry: one database, any SQLAlchemy URL (default ``./seedreg.db``).
+
+    Reading never creates a database: a missing SQLite file raises RegistryNotFoundError.
+    """
+
+    def __init__(self, url: str | os.PathLike[str] | None = None) -> None:
+        self.url = database.resolve_url(url)
+        self._engine_checked: Engine | None = None
+
+    def __repr__(self) -> str:
+        return f"Registry({self.display_url!r})"
+
+    @property
+    def display_url(self) -> str:
+        """The URL with any password masked."""
+        return database.mask_url(self.url)
+
+    def _missing(self) -> RegistryNotFoundError:
+        path = database.sqlite_path(self.url)
+        return RegistryNotFoundError(
+            f"no registry at {path}: record a run first, or point --db / SEEDREG_DB at an existing one"
+        )
+
+    def engine(self) -> Engine:
+        """The engine of an existing registry whose schema is current (checked once)."""
+        if self._engine_checked is None:
+            if not database.exists(self.url):
+                raise self._missing()
+            engine = database.engine_for(self.url)
+            schema.ensure(engine, create=False)
+            self._engine_checked = engine
+        return self._engine_checked
+
+    # -- schema -------------------------------------------------------------------------
+
+    def revision(self) -> str | None:
+        """The database's schema revision (None when empty); never creates anything."""
+        if not database.exists(self.url):
+            raise self._missing()
+        with database.engine_for(self.url).connect() as conn:
+            return schema.current_revision(conn)
+
+    def upgrade(self) -> tuple[str | None, str | None]:
+        """Create or upgrade the schema to head; returns (revision before, revision after)."""
+        return schema.upgrade(database.engine_for(self.url))
+
+    # -- queries ------------------------------------------------------------------------
+
+    def _crashed_ids(self, conn) -> list[str]:
+        rows = conn.execute(
+            select(Run.id, Run.hostname, Run.pid, Run.process_started).where(Run.status == "running")
+        )
+        return [r.id for r in rows if liveness.crashed(r.hostname, r.pid, r.process_started)]
+
+    def _filtered(
+        self,
+        query: Select,
+        conn,
+        *,
+        experiment: str | Sequence[str] | None,
+        status: str | Sequence[str] | None,
+        replays: bool | None,
+    ) -> Select:
+        if experiment:
+            names = [experiment] if isinstance(experiment, str) else list(experiment)
+            query = query.where(Run.experiment.in_(names))
+        if status:
+            wanted = {status} if isinstance(status, str) else set(status)
+            unknown = wanted - {"running", "completed", "failed", "interrupted", "crashed"}
+            if unknown:
+                raise UsageError(f"unknown status {sorted(unknown)[0]!r}: use running, completed, failed, interrupted or crashed")
+            crashed = self._crashed_ids(conn) if wanted & {"running", "crashed"} else []
+            condition = Run.status.in_(wanted)
+            if "crashed" in wanted and crashed:
+                condition = condition | Run.id.in_(crashed)
+            if "running" in wanted and crashed:
+                condition = condition & Run.id.not_in(crashed)
+            query = query.where(condition)
+        if replays is True:
+            query = query.where(Run.replay_of.is_not(None))
+        elif replays is False:
+            query = query.where(Run.replay_of.is_(None))
+        return query
+
+    def runs(
+        self,
+        *,
+        experiment: str | Sequence[str] | None = None,
+        status: str | Sequence[str] | None = None,
+        replays: bool | None = None,
+        limit: int | None = 20,
+        offset: int = 0,
+    ) -> list[RunRecord]:
+        """Runs matching every filter, newest first; ``limit=None`` (or 0) for all."""
+        if limit is not None and limit < 0 or offset < 0:
+            raise UsageError("--limit and --offset must not be negative")
+        with self.engine().connect() as conn:
+            query = self._filtered(select(Run.__table__), conn, experiment=experiment, status=status, replays=replays)
+            query = query.order_by(Run.started_at.desc(), Run.id.desc()).offset(offset)
+            if limit:
+                query = query.limit(limit)
+            rows = conn.execute(query).all()
+            return self._records(conn, rows)
+
+    def count(
+        self,
+        *,
+        experiment: str | Sequence[str] | None = None,
+        status: str | Sequence[str] | None = None,
+        replays: bool | None = None,
+    ) -> int:
+        """How many runs match the filters of :meth:`runs`."""
+        with self.engine().connect() as conn:
+            query = self._filtered(
+                select(func.count()).select_from(Run), conn,
+                experiment=experiment, status=status, replays=replays,
+            )
+            return int(conn.execute(query).scalar_one())
+
+    def resolve(self, ref: str) -> str:
+        """The full id of the one run whose id starts with ``ref`` (like git)."""
+        prefix = ref.strip().lower()
+        if not prefix or not set(prefix) <= _HEX or len(prefix) > 32:
+            raise UnknownRunError(f"{ref!r} is not a run id or id prefix (hex digits)")
+        with self.engine().connect() as conn:
+            query = select(Run.id).where(Run.id >= prefix)
+            if len(prefix) < 32:
+                query = query.where(Run.id < prefix + "g")
+            else:
+                query = query.where(Run.id == prefix)
+            ids = list(conn.execute(query.order_by(Run.id).limit(6)).scalars())
+        if not ids:
+            raise UnknownRunError(f"no run matches {ref!r} in {self.display_url}")
+        if len(ids) > 1:
+            shown = ", ".join(ids[:5]) + (", …" if len(ids) > 5 else "")
+            raise UnknownRunError(f"{ref!r} matches several runs ({shown}): give more characters")
+        return ids[0]
+
+    def get(self, ref: str) -> RunRecord:
+        """The run whose id is ``ref`` or starts with it, with its environment."""
+        run_id = self.resolve(ref)
+        with self.engine().connect() as conn:
+            row = conn.execute(select(Run.__table__).where(Run.id == run_id)).one()
+            env = conn.execute(select(Environment.__table__).where(Environment.id == row.environment_id)).one()
+            record = self._records(conn, [row])[0]
+        environment = EnvironmentRecord(
+            digest=env.digest, python_version=env.python_version,
+            python_implementation=env.python_implementation, platform=env.platform,
+            machine=env.machine, numpy_version=env.numpy_version, blas=env.blas,
+            packages=json.loads(env.packages),
+        )
+        from dataclasses import replace
+
+        return replace(record, environment=environment)
+
+    def last(self) -> RunRecord:
+        """The newest original run (not a replay)."""
+        found = self.runs(replays=False, limit=1)
+        if not found:
+            raise UnknownRunError(f"{self.display_url} has no runs yet")
+        return self.get(found[0].id)
+
+    # -- row conversion -----------------------------------------------------------------
+
+    def _records(self, conn, rows: Sequence[Any]) -> list[RunRecord]:
+        ids = [row.id for row in rows]
+        params = self._values(conn, Param, ids)
+        tags = self._values(conn, Tag, ids)
+        fingerprints: dict[str, dict[str, Any]] = {run_id: {} for run_id in ids}
+        for batch in _batches(ids):
+            query = select(FingerprintRow.__table__).where(FingerprintRow.run_id.in_(batch))
+            for fp in conn.execute(query.order_by(FingerprintRow.run_id, FingerprintRow.seq)):
+                fingerprints[fp.run_id][fp.name] = _fingerprint_from_row(fp)
+        running = [row for row in rows if row.status == "running"]
+        crashed = {r.id for r in running if liveness.crashed(r.hostname, r.pid, r.process_started)}
+        return [
+            _record(row, params.get(row.id, {}), tags.get(row.id, {}), fingerprints[row.id], row.id in crashed)
+            for row in rows
+        ]
+
+    @staticmethod
+    def _values(conn, table, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for batch in _batches(ids):
+            query = select(table.run_id, table.key, table.value_type, table.text).where(table.run_id.in_(batch))
+            for run_id, key, value_type, text in conn.execute(query.order_by(table.run_id, table.key)):
+                found.setdefault(run_id, {})[key] = values.decode(value_type, text)
+        return found
+
+
+def _batches(ids: Sequence[str]) -> Iterable[Sequence[str]]:
+    for start in range(0, len(ids), _BATCH):
+        yield ids[start : start + _BATCH]
+
+
+def _record(row: Any, params: dict, tags: dict, fingerprints: dict, crashed: bool) -> RunRecord:
+    seed_text: str = row.seed
+    seed: int | tuple[int, ...] = (
+        tuple(int(p) for p in json.loads(seed_text)) if seed_text.startswith("[") else int(seed_text)
+    )
+    return RunRecord(
+        id=row.id, experiment=row.experiment, status="crashed" if crashed else row.status,
+        seed=seed, seed_kind=row.seed_kind, seed_source=row.seed_source,
+        spawn_key=tuple(json.loads(row.spawn_key)), parent=row.parent_id, replay_of=row.replay_of,
+        block_index=row.block_index, started_at=_aware(row.started_at), ended_at=_aware(row.ended_at),
+        duration=row.duration, heartbeat_at=_aware(row.heartbeat_at), error=row.error,
+        rng_digest=row.rng_digest, numpy_version=row.numpy_version, python_version=row.python_version,
+        libraries=json.loads(row.libraries), hostname=row.hostname, username=row.username, pid=row.pid,
+        process_started=row.process_started, executable=row.executable, argv=json.loads(row.argv),
+        command=json.loads(row.command) if row.command else None, cwd=row.cwd, launch=row.launch,
+        script_path=row.script_path, script_digest=row.script_digest, pythonhashseed=row.pythonhashseed,
+        git_commit=row.git_commit, git_dirty=row.git_dirty,
+        params=params, tags=tags, fingerprints=fingerprints,
+    )

@@ -1,0 +1,123 @@
+"""Printing data: one ``render`` for every command, as a table, JSON or CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from .records import RunRecord
+
+FORMATS = ("table", "json", "csv")
+
+#: Columns of ``list``: (header, function of a run), in a stable order.
+RUN_COLUMNS: tuple[tuple[str, Any], ...] = (
+    ("id", lambda r: r.id[:12]),
+    ("experiment", lambda r: r.experiment),
+    ("status", lambda r: r.status),
+    ("seed", lambda r: r.seed_text if isinstance(r.seed_text, str) else ",".join(r.seed_text)),
+    ("numpy", lambda r: r.numpy_version or ""),
+    ("started", lambda r: r.started_at),
+    ("duration", lambda r: r.duration),
+    ("outputs", lambda r: len(r.fingerprints)),
+    ("replay_of", lambda r: (r.replay_of or "")[:12]),
+)
+
+
+def local_time(moment: datetime | None) -> str:
+    """A time for people: local time zone, to the second."""
+    return "" if moment is None else moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _cell(value: Any, fmt: str) -> Any:
+    if isinstance(value, datetime):
+        return local_time(value) if fmt == "table" else value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, float) and fmt == "table":
+        return f"{value:.3f}s"
+    if value is None:
+        return ""
+    return value
+
+
+def render(rows: Sequence[Sequence[Any]], headers: Sequence[str], fmt: str = "table") -> str:
+    """Rows as an aligned table, CSV with a header line, or a JSON array of objects."""
+    if fmt == "json":
+        return json.dumps([dict(zip(headers, row)) for row in rows], indent=2, default=str)
+    cells = [[_cell(value, fmt) for value in row] for row in rows]
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(headers)
+        writer.writerows(cells)
+        return buffer.getvalue().rstrip("\n")
+    from tabulate import tabulate
+
+    return tabulate(cells, headers=list(headers), tablefmt="simple", disable_numparse=True)
+
+
+def render_runs(runs: Iterable[RunRecord], fmt: str = "table") -> str:
+    """Runs as ``list`` prints them; JSON gives the full run objects of DESIGN §6."""
+    runs = list(runs)
+    if fmt == "json":
+        return json.dumps([run.to_json() for run in runs], indent=2)
+    headers = [name for name, _ in RUN_COLUMNS]
+    return render([[get(run) for _, get in RUN_COLUMNS] for run in runs], headers, fmt)
+
+
+def render_run(run: RunRecord) -> str:
+    """Everything one run recorded, for people (``show``)."""
+    seed = run.seed_text if isinstance(run.seed_text, str) else "[" + ", ".join(run.seed_text) + "]"
+    lines = [
+        f"run         {run.id}",
+        f"experiment  {run.experiment}",
+        f"status      {run.status}",
+        f"seed        {seed} ({run.seed_source}{', spawn key ' + str(list(run.spawn_key)) if run.spawn_key else ''})",
+    ]
+    if run.parent:
+        lines.append(f"parent      {run.parent}")
+    if run.replay_of:
+        lines.append(f"replay of   {run.replay_of}")
+    duration = f" ({run.duration:.3f}s)" if run.duration is not None else ""
+    lines += [
+        f"started     {local_time(run.started_at)}",
+        f"ended       {local_time(run.ended_at) or '-'}{duration}",
+        f"numpy       {run.numpy_version or '-'}",
+        f"python      {run.python_version}",
+    ]
+    if run.libraries:
+        lines.append("libraries   " + ", ".join(f"{k} {v}" for k, v in sorted(run.libraries.items())))
+    lines += [
+        f"host        {run.hostname} (user {run.username or '?'}, pid {run.pid})",
+        f"cwd         {run.cwd}",
+        f"command     {' '.join(run.command) if run.command else '-'} [{run.launch}]",
+    ]
+    if run.script_path:
+        lines.append(f"script      {run.script_path} {run.script_digest or ''}".rstrip())
+    if run.git_commit:
+        lines.append(f"git         {run.git_commit}{' (dirty)' if run.git_dirty else ''}")
+    if run.pythonhashseed is not None:
+        lines.append(f"hashseed    {run.pythonhashseed}")
+    if run.environment is not None:
+        env = run.environment
+        lines.append(f"platform    {env.platform} ({env.machine})")
+        if env.blas:
+            lines.append(f"blas        {env.blas}")
+        lines.append(f"environment {env.digest[:16]} ({len(env.packages)} packages)")
+    lines.append(f"rng digest  {run.rng_digest or '-'}")
+    for title, items in (("params", run.params), ("tags", run.tags)):
+        if items:
+            lines.append(f"{title}:")
+            lines += [f"  {key} = {json.dumps(value)}" for key, value in items.items()]
+    if run.fingerprints:
+        lines.append("fingerprints:")
+        width = max(len(name) for name in run.fingerprints)
+        for name, fp in run.fingerprints.items():
+            shape = f" {fp.dtype} {list(fp.shape)}" if fp.shape is not None else ""
+            lines.append(f"  {name:<{width}}  {fp}{shape}")
+    if run.error:
+        lines.append("error:")
+        lines += ["  " + line for line in run.error.rstrip().splitlines()]
+    return "\n".join(lines)

@@ -1,0 +1,87 @@
+"""The schema: Alembic owns it, the models match it, seedreg knows every revision."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine
+
+import seedreg
+from seedreg import schema
+from seedreg.models import Base
+
+from helpers import REPO
+
+
+def script_directory() -> ScriptDirectory:
+    config = Config()
+    config.set_main_option("script_location", schema.migrations_location())
+    return ScriptDirectory.from_config(config)
+
+
+def test_known_revisions_are_exactly_the_migration_scripts_in_order():
+    scripts = script_directory()
+    chain = [rev.revision for rev in scripts.walk_revisions()][::-1]  # walk is newest first
+    assert tuple(chain) == schema.REVISIONS
+    assert scripts.get_current_head() == schema.HEAD
+
+
+def test_migrations_are_found_inside_the_installed_package():
+    location = Path(schema.migrations_location())
+    assert (location / "env.py").is_file()
+    assert any(location.glob("versions/0001_*.py"))
+    assert location.resolve() == (REPO / "migrations").resolve()  # editable install maps it
+
+
+def test_a_new_database_is_created_at_head_and_matches_the_models(registry_path: Path):
+    with seedreg.run("create", seed=1):
+        pass
+    engine = create_engine(f"sqlite:///{registry_path}")
+    with engine.connect() as conn:
+        diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diffs == []
+    version = sqlite3.connect(registry_path).execute("SELECT version_num FROM alembic_version").fetchone()
+    assert version == (schema.HEAD,)
+
+
+def test_db_upgrade_creates_then_reports_head(registry_path: Path):
+    registry = seedreg.Registry()
+    assert registry.upgrade() == (None, schema.HEAD)
+    assert registry.upgrade() == (schema.HEAD, schema.HEAD)
+    assert registry.revision() == schema.HEAD
+
+
+def test_an_older_schema_is_refused_naming_the_upgrade_command(registry_path: Path, monkeypatch):
+    seedreg.Registry().upgrade()
+    # Pretend this seedreg knows a later revision than the file has.
+    monkeypatch.setattr(schema, "REVISIONS", (*schema.REVISIONS, "9999"))
+    monkeypatch.setattr(schema, "HEAD", "9999")
+    with pytest.raises(seedreg.SchemaError, match="older seedreg schema.*seedreg db upgrade"):
+        seedreg.Registry().runs()
+
+
+def test_a_newer_schema_is_refused_and_nothing_is_written(registry_path: Path):
+    seedreg.Registry().upgrade()
+    with sqlite3.connect(registry_path) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = 'f00d'")
+    with pytest.raises(seedreg.SchemaError, match="newer seedreg"):
+        with seedreg.run("refused", seed=1):
+            pass
+    count = sqlite3.connect(registry_path).execute("SELECT count(*) FROM runs").fetchone()[0]
+    assert count == 0
+
+
+def test_a_foreign_database_is_refused_and_left_alone(registry_path: Path):
+    with sqlite3.connect(registry_path) as conn:
+        conn.execute("CREATE TABLE other (x INTEGER)")
+    with pytest.raises(seedreg.SchemaError, match="not a seedreg registry"):
+        with seedreg.run("refused", seed=1):
+            pass
+    tables = sqlite3.connect(registry_path).execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()
+    assert tables == [("other",)]
