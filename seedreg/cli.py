@@ -22,7 +22,25 @@ class CliError(click.ClickException):
 
 
 class Group(click.Group):
-    """Turns seedreg's and the database's errors into one line and an exit code, never a traceback."""
+    """Turns every error into one line and an exit code (DESIGN §6), never a traceback or usage dump."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except click.UsageError as error:
+            hint = f" (see `{error.ctx.command_path} --help`)" if error.ctx is not None else ""
+            click.echo(f"Error: {error.format_message()}{hint}", err=True)
+            sys.exit(2)
+        except click.ClickException as error:
+            error.show()
+            sys.exit(error.exit_code)
+        except click.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: click.Context) -> Any:
         from sqlalchemy.exc import DBAPIError
@@ -118,8 +136,116 @@ def show(run_ref: str | None, db: str | None, as_json: bool) -> None:
 
     from .render import render_run
 
-    record = _record(Registry(db), run_ref)
-    click.echo(json.dumps(record.to_json(), indent=2) if as_json else render_run(record))
+    registry = Registry(db)
+    record = _record(registry, run_ref)
+    replays = registry.replays_of(record.id)
+    if as_json:
+        click.echo(json.dumps({**record.to_json(), "replays": [r.to_json() for r in replays]}, indent=2))
+        return
+    click.echo(render_run(record))
+    if replays:
+        click.echo("replays:")
+        for r in replays:
+            click.echo(f"  {r.created_at.astimezone():%Y-%m-%d %H:%M:%S}  {(r.replay or '-')[:12]}  {r.verdict}")
+
+
+@cli.command()
+@run_argument
+@db_option
+@click.option("--yes", "-y", is_flag=True, help="Run the recorded command without asking.")
+@click.option("--dry-run", is_flag=True, help="Only print what would run; record nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def replay(run_ref: str | None, db: str | None, yes: bool, dry_run: bool, as_json: bool) -> None:
+    """Re-run a run's command with its recorded seeds and compare outputs block by block.
+
+    Exit 0: every block's data is identical; 1: something differs; 2: could not replay.
+    """
+    import json
+    import shlex
+
+    from .render import render_replay
+
+    registry = Registry(db)
+    plan = registry.replay_plan(run_ref)
+    shown = f"{shlex.join(plan.argv)}  (in {plan.cwd})"
+    if dry_run:
+        click.echo(json.dumps({"command": plan.argv, "cwd": plan.cwd, "notes": plan.notes}) if as_json
+                   else f"would run: {shown}")
+        return
+    for note in plan.notes:
+        click.echo(f"note: {note}", err=True)
+    if not yes:
+        click.echo(f"replay will run: {shown}", err=True)
+        try:
+            agreed = click.confirm("Run it?", default=False, err=True)
+        except click.Abort:  # end of input: end the prompt's line so the error is a line of its own
+            click.echo(err=True)
+            agreed = False
+        if not agreed:
+            raise CliError("replay declined: nothing was run (pass --yes to run without asking)")
+    result = registry.replay(plan)
+    click.echo(json.dumps(result.to_json(), indent=2) if as_json else render_replay(result))
+    click.get_current_context().exit(result.exit_code)
+
+
+@cli.command()
+@click.argument("runs", nargs=-1, metavar="[RUN]...")
+@click.option("--expect-head", metavar="DIGEST", help="Check against a head digest anchored elsewhere.")
+@click.option("--data", "data", multiple=True, metavar="NAME=PATH",
+              help="Check a saved .npy file against what RUN recorded under NAME (repeatable).")
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def audit(runs: tuple[str, ...], expect_head: str | None, data: tuple[str, ...], db: str | None,
+          as_json: bool) -> None:
+    """Check that records are intact: every record digest and chain link; exit 1 on any finding."""
+    import json
+
+    from .render import describe_where, render_audit
+
+    registry = Registry(db)
+    checks = []
+    if data:
+        if len(runs) != 1:
+            raise CliError("--data checks one run: give exactly one RUN")
+        for item in data:
+            name, sep, path = item.partition("=")
+            if not sep or not name or not path:
+                raise CliError(f"--data takes NAME=PATH, not {item!r}")
+            checks.append(registry.check_data(runs[0], name, path))
+    if sys.stderr.isatty() and not runs and not as_json:
+        with click.progressbar(length=registry.count(), label="auditing", file=sys.stderr) as bar:
+            report = registry.audit(runs, expect_head=expect_head, progress=bar.update)
+    else:
+        report = registry.audit(runs, expect_head=expect_head)
+    if as_json:
+        click.echo(json.dumps({**report.to_json(), "data": checks}, indent=2))
+    else:
+        click.echo(render_audit(report))
+        for check in checks:
+            mark = "✓ matches" if check["matches"] else f"✗ differs: {describe_where(check['where']) or 'different content'}"
+            click.echo(f"data {check['name']} = {check['path']}: {mark}")
+    click.get_current_context().exit(0 if report.ok and all(c["matches"] for c in checks) else 1)
+
+
+@cli.command()
+@click.argument("run_a", metavar="RUN_A")
+@click.argument("run_b", metavar="RUN_B")
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+def diff(run_a: str, run_b: str, db: str | None, as_json: bool) -> None:
+    """Two runs side by side: seed, params, environment, fingerprints (✗ marks differences)."""
+    import json
+
+    from .render import render_diff
+
+    block = Registry(db).diff(run_a, run_b)
+    if as_json:
+        a, b = block.original, block.replay
+        data = block.to_json()
+        data["a"], data["b"] = a.to_json(), b.to_json()
+        click.echo(json.dumps(data, indent=2))
+    else:
+        click.echo(render_diff(block))
 
 
 @cli.group()

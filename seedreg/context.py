@@ -11,10 +11,11 @@ import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from . import database, seeding, values
+from . import database, replay, seeding, store, values
 from .environment import environment, imported_libraries, process_facts
 from .errors import DuplicateNameError, RegistryError, UnknownRunError, UsageError
-from .recorder import Recorder, utcnow
+from .database import utcnow
+from .recorder import Recorder
 
 if TYPE_CHECKING:
     import numpy as np
@@ -63,6 +64,7 @@ class Run:
         self._recorder: Recorder | None = None
         self._saved: seeding.GlobalState | None = None
         self._started = 0.0
+        self._rng_initial: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"<seedreg.Run {self.id[:12]} {self.experiment!r} seed={self.seed} {self.status}>"
@@ -93,12 +95,17 @@ class Run:
         if self.parent is None:
             block_index = _root_blocks
             _root_blocks += 1
+        replay_of = session = None
+        if replay.active():
+            self._seed, replay_of = replay.substitute(recorder.engine, self._seed, self.parent, block_index)
+            session = replay.session()
         now = utcnow()
         row = {
             "id": self.id, "experiment": self.experiment, "status": "running",
             "seed": self._seed.text, "seed_kind": self._seed.kind, "seed_source": self._seed.source,
             "spawn_key": json.dumps(list(self._seed.spawn_key)),
-            "parent_id": self.parent, "replay_of": None, "block_index": block_index,
+            "parent_id": self.parent, "replay_of": replay_of, "replay_session": session,
+            "block_index": block_index,
             "started_at": now, "heartbeat_at": now, "environment_id": env_id,
             "numpy_version": environment().numpy_version,
             "python_version": environment().python_version,
@@ -118,6 +125,7 @@ class Run:
             raise
         self._saved = seeding.GlobalState.save()
         self.rng = seeding.apply(self._seed)
+        self._rng_initial = self.rng.bit_generator.state
         self._seed_sequence = self._seed.seed_sequence()
         self.status = "running"
         self._started = time.perf_counter()
@@ -142,6 +150,7 @@ class Run:
             self._recorder.close_run(
                 self.id, status=self.status, ended_at=utcnow(), duration=duration,
                 error=error, rng_digest=rng_digest,
+                generator_used=self.rng.bit_generator.state != self._rng_initial,
             )
         except RegistryError as failure:
             if exc_type is None:
@@ -149,8 +158,12 @@ class Run:
             warnings.warn(f"seedreg could not close run {self.id}: {failure}", RuntimeWarning, stacklevel=2)
         return False
 
-    def log(self, name: str, obj: object) -> Fingerprint:
-        """Fingerprint ``obj`` and store it under ``name`` now (a crash later keeps it)."""
+    def log(self, name: str, obj: object, *, keep: bool = False) -> Fingerprint:
+        """Fingerprint ``obj`` and store it under ``name`` now (a crash later keeps it).
+
+        ``keep=True`` also saves an array in the data store (``.npy``, named by digest), so a
+        replay that differs can name the exact first differing element and both values.
+        """
         from .fingerprint import fingerprint
 
         if self.status != "running":
@@ -161,7 +174,11 @@ class Run:
             raise DuplicateNameError(f"{name!r} was already logged in run {self.id[:12]}: use another name")
         fp = fingerprint(obj)
         assert self._recorder is not None
-        self._recorder.log_fingerprint(self.id, name, len(self.fingerprints), fp, kept=False)
+        if keep:
+            if fp.kind != "ndarray" or fp.dtype in ("|O", "|T"):
+                raise UsageError(f"keep=True saves numeric or string arrays only; {name!r} is not one")
+            store.save(self.url, fp.hexdigest, obj)  # type: ignore[arg-type]
+        self._recorder.log_fingerprint(self.id, name, len(self.fingerprints), fp, kept=keep)
         self.fingerprints[name] = fp
         return fp
 

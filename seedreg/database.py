@@ -7,6 +7,7 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TypeVar
 
@@ -25,6 +26,11 @@ T = TypeVar("T")
 
 _engines: dict[str, Engine] = {}
 _engines_pid = os.getpid()
+
+
+def utcnow() -> datetime:
+    """Now as naive UTC, the way the registry stores times."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def resolve_url(db: str | os.PathLike[str] | None = None) -> str:
@@ -101,6 +107,13 @@ def engine_for(url: str) -> Engine:
             _configure_sqlite(engine)
         _engines[url] = engine
     return engine
+
+
+def forget(url: str) -> None:
+    """Drop the cached engine of ``url`` and close its pooled connections."""
+    engine = _engines.pop(url, None)
+    if engine is not None:
+        engine.dispose()
 
 
 def _after_fork_in_child() -> None:

@@ -8,6 +8,7 @@
     ├── SchemaError               the database schema is older, newer or foreign
     ├── RegistryError             the database failed (locked too long, unreachable, …)
     ├── DuplicateNameError        (also ValueError) a name logged twice in one run
+    ├── NotReplayableError        a run with no command to re-execute, or one that cannot start
     └── UsageError                (also ValueError) any other bad input from a user
 
 Every error carries ``exit_code``: 2 for a user or input error (DESIGN §6), 1 for a failed check.
@@ -48,6 +49,10 @@ class RegistryError(SeedregError):
 
 class DuplicateNameError(SeedregError, ValueError):
     """The same fingerprint name was logged twice in one run."""
+
+
+class NotReplayableError(SeedregError):
+    """A run that cannot be replayed: recorded interactively, its cwd gone, its command unable to start."""
 
 
 class UsageError(SeedregError, ValueError):

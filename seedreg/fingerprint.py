@@ -14,12 +14,15 @@ Arrays (``kind="ndarray"``; numpy scalars are hashed as 0-d arrays of their dtyp
 
 ``D`` is ``dtype.newbyteorder("<").str`` in ASCII (``"<f8"``, ``"|b1"``, ``"<U5"``,
 ``"<M8[ns]"``, ``"|V8"``, ``"|O"``; ``"|T"`` for numpy's StringDType). Elements are their
-little-endian bytes. Long doubles: on x87 platforms the 6 padding bytes of each 80-bit value
+little-endian bytes. Long doubles: on x87 platforms the padding bytes after each 80-bit value
 (garbage in memory) are hashed as zeros; long-double digests are platform-specific. Object
 and StringDType arrays are encoded item by item, each item ``None``, ``str`` or ``bytes`` as
 in the value encoding below (``N`` / ``S`` / ``Y``). Structured dtypes are refused.
-``chunk_elems = chunk_elems_for(nbytes, itemsize)`` (object and StringDType arrays: with
-8 bytes per item). Empty arrays have no chunks.
+Chunks: ``chunk_elems = max(1, chunk_bytes // itemsize)`` (object and StringDType arrays count
+8 bytes per item), where for ``nbytes <= 256 MiB`` chunk_bytes is the largest power of two
+``<= nbytes/64`` clamped to [64 KiB, 1 MiB] (one chunk below 64 KiB, 64 KiB chunks up to
+4 MiB, then >= 64 chunks of <= 1 MiB) and above 256 MiB the smallest power of two
+``>= nbytes/256`` (<= 256 chunks). Empty arrays have no chunks.
 
 Other values (``kind="value"``)::
 
@@ -45,6 +48,7 @@ Other values (``kind="value"``)::
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import struct
@@ -71,7 +75,8 @@ _KIB = 1024
 _MIB = 1024 * _KIB
 _BUF_BYTES = 4 * _MIB  # scratch buffer per worker for strided / byte-swapped data
 _THREAD_MIN_BYTES = 2 * _MIB  # below this one thread beats handing work to the pool
-_N_THREADS = 2
+_N_THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                 else os.cpu_count() or 1)  # the caller plus at most one pool thread
 _TILE_COLS = 32  # columns per tile when copying column-major 2-d data
 _MAX_DEPTH = 200
 _SUPPORTED = (
@@ -79,6 +84,7 @@ _SUPPORTED = (
     "bytearray, memoryview, list, tuple, dict with str keys, and pandas Series/DataFrame/Index"
 )
 
+_FP_TEXT = re.compile(r"([a-z][a-z0-9_-]*):([0-9a-fA-F]+)")
 _LD = np.dtype(np.longdouble)
 # x87 80-bit extended precision stored in 12 or 16 bytes: bytes 10.. are padding.
 _LD_PAD = 10 if np.finfo(np.longdouble).nmant == 63 and _LD.itemsize > 10 else 0
@@ -139,8 +145,7 @@ class Fingerprint:
     @classmethod
     def parse(cls, text: str) -> Fingerprint:
         """Read ``"<algorithm>:<hex>"`` (as stored or printed); chunk details are unknown."""
-        m = re.fullmatch(r"([a-z][a-z0-9_-]*):([0-9a-fA-F]+)", text.strip()) if isinstance(
-            text, str) else None
+        m = _FP_TEXT.fullmatch(text.strip()) if isinstance(text, str) else None
         if m is None or len(m.group(2)) % 2:
             raise ValueError(f"not a fingerprint (expected '<algorithm>:<hex>'): {text!r}")
         algorithm, hexdigest = m.group(1), m.group(2).lower()
@@ -170,7 +175,7 @@ def chunk_range(fp: Fingerprint, i: int) -> tuple[int, int]:
         raise ValueError(f"{fp!r} carries no chunk layout")
     if not 0 <= i < fp.n_chunks:
         raise IndexError(f"chunk {i} out of range for {fp.n_chunks} chunks")
-    size = int(np.prod(fp.shape, dtype=np.int64))
+    size = math.prod(fp.shape)
     return i * fp.chunk_elems, min((i + 1) * fp.chunk_elems, size)
 
 
@@ -178,8 +183,8 @@ def first_differing_chunk(recorded: Fingerprint, new: Fingerprint) -> int | None
     """Index of the first chunk whose digest differs, when both are arrays with the same
     dtype/shape/chunking; None otherwise or when identical."""
     same_layout = (
-        recorded.kind == new.kind == "ndarray"
-        and recorded.algorithm == new.algorithm
+        recorded.algorithm == new.algorithm
+        and recorded.shape is not None
         and (recorded.dtype, recorded.shape, recorded.chunk_elems)
         == (new.dtype, new.shape, new.chunk_elems)
         and recorded.chunks is not None
@@ -249,10 +254,12 @@ def _chunk_digests(a: np.ndarray, ce: int, n: int) -> list[bytes]:
             return _copied_chunks(a, le, ce, pad, c0, c1)
     if n < 2 or a.nbytes < _THREAD_MIN_BYTES or _N_THREADS < 2:
         return work(0, n)
+    # the pool hashes the first parts while this thread hashes the last one
     bounds = [n * k // _N_THREADS for k in range(_N_THREADS + 1)]
     pool = _executor()
-    futures = [pool.submit(work, bounds[k], bounds[k + 1]) for k in range(_N_THREADS)]
-    return [d for f in futures for d in f.result()]
+    futures = [pool.submit(work, bounds[k], bounds[k + 1]) for k in range(_N_THREADS - 1)]
+    last = work(bounds[-2], n)
+    return [d for f in futures for d in f.result()] + last
 
 
 def _copied_chunks(a: np.ndarray, le: np.dtype, ce: int, pad: int,
@@ -355,11 +362,12 @@ _pool_lock = threading.Lock()
 
 
 def _executor() -> ThreadPoolExecutor:
-    """The module's two-thread pool, created on first use (and anew in a forked child)."""
+    """The module's worker pool (one thread besides the caller's), created on first use
+    and anew in a forked child."""
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(_N_THREADS, thread_name_prefix="seedreg-fingerprint")
+            _pool = ThreadPoolExecutor(_N_THREADS - 1, thread_name_prefix="seedreg-fingerprint")
         return _pool
 
 

@@ -27,6 +27,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 STATUSES = ("running", "completed", "failed", "interrupted", "crashed")
 SEED_SOURCES = ("given", "generated", "replay")
 SEED_KINDS = ("int", "sequence", "seedsequence")
+VERDICTS = ("identical", "different", "missing", "extra")
 VALUE_TYPES = ("int", "float", "bool", "str", "null", "json")
 
 
@@ -66,6 +67,7 @@ class Run(Base):
         Index("ix_runs_numpy_version", "numpy_version"),
         Index("ix_runs_parent_id", "parent_id"),
         Index("ix_runs_replay_of", "replay_of"),
+        Index("ix_runs_replay_session", "replay_session"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -104,6 +106,8 @@ class Run(Base):
     pythonhashseed: Mapped[str | None] = mapped_column(String(32))
     git_commit: Mapped[str | None] = mapped_column(String(64))
     git_dirty: Mapped[bool | None] = mapped_column(Boolean)
+    replay_session: Mapped[str | None] = mapped_column(String(32))  # the `seedreg replay` that made it
+    generator_used: Mapped[bool | None] = mapped_column(Boolean)  # whether run.rng drew anything
 
 
 class _Value:
@@ -155,3 +159,51 @@ class FingerprintRow(Base):
     chunks: Mapped[bytes | None] = mapped_column(LargeBinary)  # concatenated 32-byte chunk digests
     kept: Mapped[bool] = mapped_column(Boolean, default=False)
     logged_at: Mapped[datetime] = mapped_column(DateTime())
+
+
+class ChainLink(Base):
+    """A closed run's place in the tamper-evident chain: its record digest and the link digest.
+
+    No foreign key to runs on purpose: a run deleted behind seedreg's back leaves its link,
+    which is how ``audit`` finds it.
+    """
+
+    __tablename__ = "chain"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    run_id: Mapped[str] = mapped_column(String(32), unique=True)
+    record_digest: Mapped[str] = mapped_column(String(80))
+    link_digest: Mapped[str] = mapped_column(String(80))
+    record_version: Mapped[int] = mapped_column(Integer)  # which canonical form the record digest uses
+    imported: Mapped[bool] = mapped_column(Boolean, default=False)
+    linked_at: Mapped[datetime] = mapped_column(DateTime())
+
+
+class ChainHead(Base):
+    """The chain's head (one row): so deleting the newest link is caught too."""
+
+    __tablename__ = "chain_head"
+    __table_args__ = (CheckConstraint("id = 1", name="ck_chain_head_single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    count: Mapped[int] = mapped_column(Integer)
+    head: Mapped[str] = mapped_column(String(80))
+
+
+class ReplayVerdict(Base):
+    """What one `seedreg replay` found for one original block (the chained runs stay untouched)."""
+
+    __tablename__ = "replays"
+    __table_args__ = (
+        CheckConstraint(f"verdict IN {VERDICTS!r}", name="ck_replays_verdict"),
+        Index("ix_replays_original_id", "original_id"),
+        Index("ix_replays_session", "session"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session: Mapped[str] = mapped_column(String(32))
+    original_id: Mapped[str | None] = mapped_column(String(32))
+    replay_id: Mapped[str | None] = mapped_column(String(32))
+    verdict: Mapped[str] = mapped_column(String(16))
+    details: Mapped[str] = mapped_column(Text)  # JSON: per output, rng digest, status, environment
+    created_at: Mapped[datetime] = mapped_column(DateTime())

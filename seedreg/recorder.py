@@ -4,24 +4,19 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from . import database, liveness, schema
+from . import chain, database, liveness, schema
+from .database import utcnow
 from .environment import EnvironmentSnapshot
 from .errors import RegistryError
 from .models import Environment, FingerprintRow, Param, Run, Tag
 
 _RUNS = Run.__table__
 _recorders: dict[tuple[str, int], Recorder] = {}
-
-
-def utcnow() -> datetime:
-    """Naive UTC, as the registry stores times."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 class Recorder:
@@ -39,6 +34,10 @@ class Recorder:
         """One recorder per registry and process (a forked child builds its own)."""
         key = (url, os.getpid())
         recorder = _recorders.get(key)
+        if recorder is not None and not database.exists(url):
+            # The SQLite file was deleted: pooled connections would write into the unlinked file.
+            database.forget(url)
+            recorder = None
         if recorder is None:
             recorder = _recorders[key] = cls(url)
         return recorder
@@ -124,9 +123,10 @@ class Recorder:
         database.retrying(work)
 
     def close_run(self, run_id: str, **fields: Any) -> None:
-        """Record how the run ended."""
+        """Record how the run ended and link its record into the audit chain, atomically."""
         def work() -> None:
             with database.write(self.engine) as conn:
                 conn.execute(_RUNS.update().where(_RUNS.c.id == bindparam("run_id")), {"run_id": run_id, **fields})
+                chain.append(conn, run_id)
         database.retrying(work)
 

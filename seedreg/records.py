@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -10,6 +11,16 @@ if TYPE_CHECKING:
     from .fingerprint import Fingerprint
 
 CLOSED_STATUSES = ("completed", "failed", "interrupted")
+
+
+def json_safe(value: Any) -> Any:
+    """Strict JSON for a param or tag value: NaN and infinities become the strings "NaN",
+    "Infinity" and "-Infinity" (as JavaScript spells them), so jq and browsers can read the output."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, list):
+        return [json_safe(item) for item in value]
+    return value
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -82,6 +93,8 @@ class RunRecord:
     pythonhashseed: str | None
     git_commit: str | None
     git_dirty: bool | None
+    replay_session: str | None = None
+    generator_used: bool | None = None
     params: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, Any] = field(default_factory=dict)
     fingerprints: dict[str, Fingerprint] = field(default_factory=dict)
@@ -117,8 +130,8 @@ class RunRecord:
             "numpy_version": self.numpy_version,
             "python_version": self.python_version,
             "libraries": self.libraries,
-            "params": self.params,
-            "tags": self.tags,
+            "params": {key: json_safe(value) for key, value in self.params.items()},
+            "tags": {key: json_safe(value) for key, value in self.tags.items()},
             "fingerprints": {name: str(fp) for name, fp in self.fingerprints.items()},
             "rng_digest": self.rng_digest,
             "error": self.error,
@@ -135,7 +148,24 @@ class RunRecord:
             "pythonhashseed": self.pythonhashseed,
             "git_commit": self.git_commit,
             "git_dirty": self.git_dirty,
+            "generator_used": self.generator_used,
         }
         if self.environment is not None:
             data["environment"] = self.environment.to_json()
         return data
+
+
+@dataclass(frozen=True)
+class ReplayRecord:
+    """One stored replay verdict: which original block, which replay run, and what was found."""
+
+    session: str
+    original: str | None
+    replay: str | None
+    verdict: str
+    created_at: datetime
+    details: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"session": self.session, "original": self.original, "replay": self.replay,
+                "verdict": self.verdict, "created_at": iso(self.created_at)}

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, Select, func, select
 
 from . import database, liveness, schema, values
 from .errors import RegistryNotFoundError, UnknownRunError, UsageError
-from .models import Environment, FingerprintRow, Param, Run, Tag
-from .records import EnvironmentRecord, RunRecord
+from .models import Environment, FingerprintRow, Param, ReplayVerdict, Run, Tag
+from .records import EnvironmentRecord, ReplayRecord, RunRecord
+
+if TYPE_CHECKING:
+    from .audit import AuditReport
+    from .compare import BlockComparison
+    from .replay import ReplayPlan, ReplayResult
 
 _HEX = set("0123456789abcdef")
 _BATCH = 500
@@ -116,10 +121,12 @@ class Registry:
             if "running" in wanted and crashed:
                 condition = condition & Run.id.not_in(crashed)
             query = query.where(condition)
+        # A block a replay ran that the original did not have (an "extra") has no replay_of
+        # but belongs to the replay session: it is a replay, never an original run.
         if replays is True:
-            query = query.where(Run.replay_of.is_not(None))
+            query = query.where(Run.replay_of.is_not(None) | Run.replay_session.is_not(None))
         elif replays is False:
-            query = query.where(Run.replay_of.is_(None))
+            query = query.where(Run.replay_of.is_(None), Run.replay_session.is_(None))
         return query
 
     def runs(
@@ -200,6 +207,71 @@ class Registry:
             raise UnknownRunError(f"{self.display_url} has no runs yet")
         return self.get(found[0].id)
 
+    def replays_of(self, ref: str) -> list[ReplayRecord]:
+        """Every stored replay verdict for a run, newest first."""
+        run_id = self.resolve(ref)
+        with self.engine().connect() as conn:
+            rows = conn.execute(
+                select(ReplayVerdict.__table__).where(ReplayVerdict.original_id == run_id)
+                .order_by(ReplayVerdict.created_at.desc(), ReplayVerdict.id.desc())
+            ).all()
+        return [
+            ReplayRecord(session=r.session, original=r.original_id, replay=r.replay_id, verdict=r.verdict,
+                         created_at=_aware(r.created_at), details=json.loads(r.details))
+            for r in rows
+        ]
+
+    # -- checks ---------------------------------------------------------------------------
+
+    def audit(self, refs: Sequence[str] = (), *, expect_head: str | None = None,
+              progress: Callable[[int], None] | None = None) -> AuditReport:
+        """Recompute record digests and the chain; with ``refs``, only those runs and their links."""
+        from .audit import audit
+
+        run_ids = [self.resolve(ref) for ref in refs] or None
+        with self.engine().connect() as conn:
+            return audit(conn, run_ids, expect_head=expect_head, progress=progress)
+
+    def check_data(self, ref: str, name: str, path: str | os.PathLike[str]) -> dict[str, Any]:
+        """Compare a saved ``.npy`` file with the fingerprint a run recorded under ``name``."""
+        import numpy as np
+
+        from .compare import locate
+        from .fingerprint import fingerprint
+
+        record = self.get(ref)
+        recorded = record.fingerprints.get(name)
+        if recorded is None:
+            known = ", ".join(record.fingerprints) or "none"
+            raise UsageError(f"run {record.id[:12]} logged no {name!r} (it logged: {known})")
+        try:
+            data = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as error:
+            raise UsageError(f"cannot read {path} as a .npy array: {error}") from None
+        found = fingerprint(data)
+        matches = found == recorded
+        return {"run": record.id, "name": name, "path": str(path), "matches": matches,
+                "recorded": str(recorded), "found": str(found),
+                "where": None if matches else locate(recorded, found)}
+
+    def replay_plan(self, ref: str | None) -> ReplayPlan:
+        """What ``replay`` would run for ``ref`` (None: the newest original run)."""
+        from .replay import plan
+
+        return plan(self, ref)
+
+    def replay(self, ref: str | ReplayPlan | None) -> ReplayResult:
+        """Re-execute a run's command with its recorded seeds and compare block by block."""
+        from .replay import ReplayPlan, execute, plan
+
+        return execute(self, ref if isinstance(ref, ReplayPlan) else plan(self, ref))
+
+    def diff(self, ref_a: str, ref_b: str) -> BlockComparison:
+        """Seed, params, environment and fingerprints of two runs, compared."""
+        from .compare import compare_block
+
+        return compare_block(self.get(ref_a), self.get(ref_b))
+
     # -- row conversion -----------------------------------------------------------------
 
     def _records(self, conn, rows: Sequence[Any]) -> list[RunRecord]:
@@ -250,5 +322,6 @@ def _record(row: Any, params: dict, tags: dict, fingerprints: dict, crashed: boo
         command=json.loads(row.command) if row.command else None, cwd=row.cwd, launch=row.launch,
         script_path=row.script_path, script_digest=row.script_digest, pythonhashseed=row.pythonhashseed,
         git_commit=row.git_commit, git_dirty=row.git_dirty,
+        replay_session=row.replay_session, generator_used=row.generator_used,
         params=params, tags=tags, fingerprints=fingerprints,
     )

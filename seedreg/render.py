@@ -121,3 +121,94 @@ def render_run(run: RunRecord) -> str:
         lines.append("error:")
         lines += ["  " + line for line in run.error.rstrip().splitlines()]
     return "\n".join(lines)
+
+
+MARKS = {"identical": "✓", "different": "✗", "missing": "✗", "new": "✗", "extra": "✗"}
+
+
+def describe_where(where: dict[str, Any] | None) -> str:
+    if not where:
+        return ""
+    if where.get("kind") == "element":
+        return (f"first differing element {where['element']} at index {tuple(where['index'])}: "
+                f"{where['original_value']} -> {where['replay_value']} ({where['differing_elements']} differ)")
+    if where.get("kind") == "chunk":
+        start, stop = where["elements"]
+        return f"first differing chunk {where['chunk']}: elements [{start}, {stop}) from index {tuple(where['start_index'])}"
+    return where.get("reason", "")
+
+
+def render_comparison(block: Any, left: str = "original", right: str = "replay") -> list[str]:
+    """One block's comparison: outputs with ✓/✗, RNG digest, status, environment, notes."""
+    data = block.to_json()
+    title = f"{(data[left] or '-')[:12]} -> {(data[right] or '-')[:12]}  {data['experiment']}  {data['verdict'].upper()}"
+    lines = [title]
+    if data["verdict"] in ("missing", "extra"):
+        what = "no replay block ran for this original" if data["verdict"] == "missing" else "a block the original did not have"
+        return lines + [f"  ✗ {what}"]
+    for out in data["outputs"]:
+        detail = describe_where(out.get("where"))
+        lines.append(f"  {MARKS[out['state']]} {out['name']:<16} {out['state']}{': ' + detail if detail else ''}")
+    rng = data["rng_digest"]
+    lines.append(f"  {'✓' if rng['identical'] else '✗'} {'rng state':<16} {'identical' if rng['identical'] else 'different'}")
+    status = data["status"]
+    lines.append(f"  {'✓' if status['identical'] else '✗'} {'status':<16} {status['original']}"
+                 + ("" if status["identical"] else f" -> {status['replay']}"))
+    for change in data["environment"]:
+        lines.append(f"    changed {change['field']}: {change['original']} -> {change['replay']}")
+    lines += [f"  note: {note}" for note in data["notes"]]
+    return lines
+
+
+def render_replay(result: Any) -> str:
+    """The replay report for people."""
+    data = result.to_json()
+    lines = [f"replayed {data['run'][:12]} (root {data['root'][:12]}): {' '.join(data['command'])}",
+             f"  in {data['cwd']}, exit code {data['returncode']}"]
+    lines += [f"  note: {note}" for note in data["notes"]]
+    for block in result.blocks:
+        lines += [""] + render_comparison(block)
+    lines += ["", f"verdict: {data['verdict']}"]
+    return "\n".join(lines)
+
+
+def render_audit(report: Any) -> str:
+    """The audit report for people: findings by run id, open runs, and the head to anchor."""
+    lines = [f"checked {report.checked} chained run(s); chain length {report.count}"
+             + (f", {report.imported} imported" if report.imported else "")]
+    for finding in report.findings:
+        lines.append(f"  ✗ {finding.message}")
+    for run_id, status in report.open_runs:
+        lines.append(f"  - {run_id} is {status}: not closed, so not chained")
+    if report.expect_head and report.ok:
+        lines.append(f"  ✓ anchored head {report.expect_head} verified")
+    lines.append(f"head {report.head or '(empty chain)'}")
+    lines.append("OK" if report.ok else f"FAILED: {len(report.findings)} finding(s)")
+    return "\n".join(lines)
+
+
+def render_diff(block: Any) -> str:
+    """Two runs side by side: seeds, params, environment, fingerprints."""
+    a, b = block.original, block.replay
+    rows = [
+        ("experiment", a.experiment, b.experiment),
+        ("seed", json.dumps(a.seed_text), json.dumps(b.seed_text)),
+        ("seed source", a.seed_source, b.seed_source),
+        ("spawn key", str(list(a.spawn_key)), str(list(b.spawn_key))),
+        ("status", a.status, b.status),
+        ("numpy", a.numpy_version, b.numpy_version),
+        ("python", a.python_version, b.python_version),
+        ("platform", a.environment.platform if a.environment else "", b.environment.platform if b.environment else ""),
+        ("script digest", a.script_digest, b.script_digest),
+        ("git commit", a.git_commit, b.git_commit),
+        ("rng digest", a.rng_digest, b.rng_digest),
+    ]
+    for key in sorted(set(a.params) | set(b.params)):
+        rows.append((f"param {key}", json.dumps(a.params.get(key)), json.dumps(b.params.get(key))))
+    for key in sorted(set(a.tags) | set(b.tags)):
+        rows.append((f"tag {key}", json.dumps(a.tags.get(key)), json.dumps(b.tags.get(key))))
+    for name in list(a.fingerprints) + [n for n in b.fingerprints if n not in a.fingerprints]:
+        fa, fb = a.fingerprints.get(name), b.fingerprints.get(name)
+        rows.append((f"output {name}", str(fa) if fa else "-", str(fb) if fb else "-"))
+    table = [(("  " if left == right else "✗ ") + field, left or "", right or "") for field, left, right in rows]
+    return render(table, ["", a.id[:12], b.id[:12]], "table")

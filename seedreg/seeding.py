@@ -83,6 +83,8 @@ def normalise(seed: Any) -> Seed:
     """Validate ``seed`` before anything runs or is written; None draws 128 bits of OS entropy."""
     if seed is None:
         return Seed(int(np.random.SeedSequence().entropy), "int", "generated")
+    if isinstance(seed, np.ndarray) and seed.ndim == 0:
+        seed = seed[()]  # a 0-d array is its scalar (iterating it would raise a bare TypeError)
     if isinstance(seed, np.random.SeedSequence):
         if seed.pool_size != 4:
             raise InvalidSeedError("only SeedSequences with the default pool_size=4 can be recorded")

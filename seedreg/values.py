@@ -35,7 +35,7 @@ def encode(value: Value) -> tuple[str, str, float | None]:
     """Return ``(value_type, text, num)`` for storage; ``num`` is set for finite numbers."""
     if value is None:
         return "null", "null", None
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    if isinstance(value, bool) or type(value).__name__ in ("bool_", "bool"):  # numpy.bool_ is "bool" in NumPy 2
         return "bool", "true" if value else "false", None
     if isinstance(value, str):
         return "str", value, None

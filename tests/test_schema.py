@@ -85,3 +85,32 @@ def test_a_foreign_database_is_refused_and_left_alone(registry_path: Path):
             pass
     tables = sqlite3.connect(registry_path).execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()
     assert tables == [("other",)]
+
+
+def test_upgrade_from_the_first_revision_keeps_runs_and_chains_them(registry_path: Path):
+    from alembic import command
+
+    config = Config()
+    config.set_main_option("script_location", schema.migrations_location())
+    config.set_main_option("sqlalchemy.url", f"sqlite:///{registry_path}")
+    config.attributes["configure_logging"] = False
+    command.upgrade(config, schema.REVISIONS[0])
+    with sqlite3.connect(registry_path) as conn:
+        conn.execute(
+            "INSERT INTO environments (id, digest, python_version, python_implementation, platform, machine, "
+            "packages, created_at) VALUES (1, 'e', '3.11', 'CPython', 'Linux', 'x86_64', '{}', '2026-01-01 00:00:00')"
+        )
+        for i, status in enumerate(("completed", "failed", "running")):
+            conn.execute(
+                "INSERT INTO runs (id, experiment, status, seed, seed_kind, seed_source, spawn_key, block_index, "
+                "started_at, ended_at, environment_id, python_version, libraries, hostname, pid, executable, argv, "
+                "cwd, launch) VALUES (?, 'old', ?, ?, 'int', 'given', '[]', 0, '2026-01-01 00:00:0' || ?, "
+                "'2026-01-01 00:00:0' || ?, 1, '3.11', '{}', 'elsewhere', 1, 'python', '[]', '/', 'script')",
+                (f"{i:032x}", status, str(i), i, i + 1),
+            )
+    assert seedreg.Registry().upgrade() == (schema.REVISIONS[0], schema.HEAD)
+    registry = seedreg.Registry()
+    assert [r.status for r in registry.runs()] == ["running", "failed", "completed"]
+    report = registry.audit()
+    assert report.ok, report.findings
+    assert report.count == 2  # the two closed runs were chained; the running one was not

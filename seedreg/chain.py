@@ -1,0 +1,166 @@
+"""Tamper evidence: a canonical digest of each closed run's record, chained link by link.
+
+``record digest = BLAKE3("seedreg-record/1" NUL canonical JSON)`` over the run's recorded
+fields, its environment digest, params, tags and fingerprints (chunk digests included);
+``link = BLAKE3("seedreg-link/1" NUL previous link NUL record digest)``, the first link
+starting from the empty string. The head (count, last link) is stored too, so deleting the
+newest run is caught. Someone able to rewrite the whole database can rewrite the whole
+chain: anchor the head elsewhere and check it with ``seedreg audit --expect-head``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import blake3
+from sqlalchemy import Connection, select
+
+from .database import utcnow
+from .environment import EnvironmentSnapshot
+from .models import ChainHead, ChainLink, Environment, FingerprintRow, Param, Run, Tag
+
+RECORD_VERSION = 1
+CLOSED = ("completed", "failed", "interrupted")
+
+#: The run fields a version-1 record digest covers (heartbeat and local ids are not facts).
+RECORD_FIELDS_V1 = (
+    "id", "experiment", "status", "seed", "seed_kind", "seed_source", "spawn_key", "parent_id",
+    "replay_of", "replay_session", "block_index", "started_at", "ended_at", "duration", "error",
+    "rng_digest", "generator_used", "numpy_version", "python_version", "libraries", "hostname",
+    "username", "pid", "process_started", "executable", "argv", "command", "cwd", "launch",
+    "script_path", "script_digest", "pythonhashseed", "git_commit", "git_dirty",
+)
+_ENV_FIELDS = ("digest", "python_version", "python_implementation", "platform", "machine", "numpy_version",
+               "blas", "packages")
+_FP_FIELDS = ("name", "seq", "algorithm", "digest", "kind", "dtype", "shape", "chunk_elems", "chunks", "kept")
+
+
+_TIMES = ("started_at", "ended_at")
+_CHUNKS = _FP_FIELDS.index("chunks")
+
+
+def _fingerprint(row: Any) -> list[Any]:
+    item = [row[name] for name in _FP_FIELDS]
+    if item[_CHUNKS] is not None:
+        item[_CHUNKS] = blake3.blake3(bytes(item[_CHUNKS])).hexdigest()
+    return item
+
+
+def canonical(run: Any, environment: str, params: Iterable[Sequence[Any]],
+              tags: Iterable[Sequence[Any]], fingerprints: Iterable[Any]) -> dict[str, Any]:
+    """The version-1 canonical record of a run, from its stored rows."""
+    fields = {name: run[name] for name in RECORD_FIELDS_V1}
+    for name in _TIMES:
+        if fields[name] is not None:
+            fields[name] = fields[name].isoformat(timespec="microseconds")
+    return {
+        "run": fields,
+        "environment": environment,
+        "params": sorted([list(p) for p in params]),
+        "tags": sorted([list(t) for t in tags]),
+        "fingerprints": sorted((_fingerprint(fp) for fp in fingerprints), key=lambda item: item[0]),
+    }
+
+
+def record_digest(record: dict[str, Any]) -> str:
+    """``blake3:<hex>`` of a canonical record."""
+    text = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=True)
+    return "blake3:" + blake3.blake3(b"seedreg-record/1\x00" + text.encode()).hexdigest()
+
+
+def link_digest(previous: str, record: str) -> str:
+    """The chain link after ``previous`` for a record digest."""
+    return "blake3:" + blake3.blake3(f"seedreg-link/1\x00{previous}\x00{record}".encode()).hexdigest()
+
+
+def load_records(conn: Connection, run_ids: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Canonical records of the given runs (all runs when None), read in a few bulk queries."""
+    runs_q = select(
+        *(Run.__table__.c[name] for name in RECORD_FIELDS_V1),
+        *(Environment.__table__.c[name].label(f"env_{name}") for name in _ENV_FIELDS),
+    ).join(
+        Environment, Environment.id == Run.environment_id, isouter=True
+    )
+    param_q = select(Param.run_id, Param.key, Param.value_type, Param.text)
+    tag_q = select(Tag.run_id, Tag.key, Tag.value_type, Tag.text)
+    fp_q = select(FingerprintRow.run_id, *(FingerprintRow.__table__.c[name] for name in _FP_FIELDS))
+    if run_ids is not None:
+        runs_q = runs_q.where(Run.id.in_(run_ids))
+        param_q = param_q.where(Param.run_id.in_(run_ids))
+        tag_q = tag_q.where(Tag.run_id.in_(run_ids))
+        fp_q = fp_q.where(FingerprintRow.run_id.in_(run_ids))
+    params: dict[str, list] = {}
+    for run_id, *rest in conn.execute(param_q):
+        params.setdefault(run_id, []).append(rest)
+    tags: dict[str, list] = {}
+    for run_id, *rest in conn.execute(tag_q):
+        tags.setdefault(run_id, []).append(rest)
+    fps: dict[str, list] = {}
+    for row in conn.execute(fp_q):
+        fps.setdefault(row.run_id, []).append(row._mapping)
+    environments: dict[tuple, str] = {}
+    return {
+        row.id: canonical(row._mapping, _environment(row, environments), params.get(row.id, ()),
+                          tags.get(row.id, ()), fps.get(row.id, ()))
+        for row in conn.execute(runs_q)
+    }
+
+
+def _environment(row: Any, cache: dict[tuple, str]) -> str:
+    """The run's environment digest as stored, marked when its row's fields no longer give it.
+
+    The digest alone would let an edit of the shared environment row (platform, packages, …)
+    pass the audit; for an intact row this is the stored digest, so record digests do not change.
+    """
+    values = tuple(row._mapping[f"env_{name}"] for name in _ENV_FIELDS)
+    if values[0] is None:
+        return ""
+    if values not in cache:
+        stored, python, implementation, platform, machine, numpy, blas, packages = values
+        try:
+            recomputed = EnvironmentSnapshot(
+                python_version=python, python_implementation=implementation, platform=platform,
+                machine=machine, numpy_version=numpy, blas=blas, packages=json.loads(packages),
+            ).digest
+        except (TypeError, ValueError):
+            recomputed = "unreadable"
+        cache[values] = stored if recomputed == stored else f"{stored} (its fields give {recomputed})"
+    return cache[values]
+
+
+def append(conn: Connection, run_id: str, *, digest: str | None = None, imported: bool = False) -> str:
+    """Link a closed run at the end of the chain, inside the caller's write transaction.
+
+    ``digest`` keeps an imported run's original record digest; otherwise it is computed
+    from the stored rows. Returns the new head.
+    """
+    head = conn.execute(
+        select(ChainHead.count, ChainHead.head).where(ChainHead.id == 1).with_for_update()
+    ).one()
+    if digest is None:
+        digest = record_digest(load_records(conn, [run_id])[run_id])
+    link = link_digest(head.head, digest)
+    seq = head.count + 1
+    conn.execute(
+        ChainLink.__table__.insert(),
+        {"seq": seq, "run_id": run_id, "record_digest": digest, "link_digest": link,
+         "record_version": RECORD_VERSION, "imported": imported, "linked_at": utcnow()},
+    )
+    conn.execute(ChainHead.__table__.update().where(ChainHead.id == 1), {"count": seq, "head": link})
+    return link
+
+
+def link_unchained(conn: Connection) -> int:
+    """Chain closed runs that have no link yet (runs recorded before the chain existed)."""
+    linked = select(ChainLink.run_id)
+    ids = list(
+        conn.execute(
+            select(Run.id).where(Run.status.in_(CLOSED), Run.id.not_in(linked)).order_by(Run.ended_at, Run.id)
+        ).scalars()
+    )
+    for run_id in ids:
+        append(conn, run_id)
+    return len(ids)

@@ -1,0 +1,160 @@
+"""What a run records about where it ran: the environment snapshot, packages, process, git."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import blake3
+import numpy as np
+import pytest
+
+from seedreg import environment as env_module
+from seedreg.environment import (
+    EnvironmentSnapshot,
+    environment,
+    file_digest,
+    git_state,
+    imported_libraries,
+    installed_packages,
+    process_facts,
+    script_changed,
+)
+
+
+def git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", "-c", "commit.gpgsign=false", *args],
+        cwd=cwd, capture_output=True, text=True, check=True,
+    )
+    return done.stdout.strip()
+
+
+def test_environment_snapshot():
+    snap = environment()
+    assert snap.numpy_version == np.__version__
+    assert snap.python_version == platform.python_version()
+    assert snap.python_implementation == platform.python_implementation()
+    assert snap.machine == platform.machine()
+    assert snap.platform == platform.platform()
+    assert snap.packages["numpy"] == importlib.metadata.version("numpy")
+    assert snap.packages["sqlalchemy"] == importlib.metadata.version("sqlalchemy")
+    assert len(snap.digest) == 64 and int(snap.digest, 16) >= 0
+
+
+def test_environment_is_computed_once_and_its_digest_is_stable():
+    first = environment()
+    assert environment() is first
+    again = EnvironmentSnapshot(**{f.name: getattr(first, f.name) for f in dataclasses.fields(first)})
+    assert again.digest == first.digest
+    assert again.packages_json == first.packages_json
+
+
+def test_environment_digest_changes_with_any_package():
+    snap = environment()
+    packages = dict(snap.packages)
+    packages["numpy"] = packages["numpy"] + ".post1"
+    changed = dataclasses.replace(snap, packages=packages)
+    assert changed.digest != snap.digest
+    assert dataclasses.replace(snap, packages={**snap.packages, "newpkg": "1.0"}).digest != snap.digest
+    assert dataclasses.replace(snap, numpy_version="0.0").digest != snap.digest
+    # package order does not matter
+    reordered = dataclasses.replace(snap, packages=dict(reversed(list(snap.packages.items()))))
+    assert reordered.digest == snap.digest
+
+
+def test_installed_packages():
+    packages = installed_packages()
+    for name in ("numpy", "sqlalchemy", "click", "blake3", "alembic"):
+        assert packages[name] == importlib.metadata.version(name), name
+    assert all(name == name.lower() and "_" not in name and "." not in name for name in packages)
+    assert list(packages) == sorted(packages)
+
+
+def test_installed_packages_reads_dist_info_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    (tmp_path / "Fancy_Name.Pkg-1.2.3.dist-info").mkdir()
+    (tmp_path / "old_style-0.9.egg-info").mkdir()
+    (tmp_path / "numpy-0.0.1.dist-info").mkdir()  # later on sys.path than the real one: ignored
+    monkeypatch.setattr(sys, "path", [*sys.path, str(tmp_path)])
+    packages = installed_packages()
+    assert packages["fancy-name-pkg"] == "1.2.3"
+    assert packages["old-style"] == "0.9"
+    assert packages["numpy"] == np.__version__
+
+
+def test_imported_libraries_lists_only_imported_seedable_ones(monkeypatch: pytest.MonkeyPatch):
+    fake = type(sys)("torch")
+    fake.__version__ = "9.9.9"
+    monkeypatch.setitem(sys.modules, "torch", fake)
+    monkeypatch.delitem(sys.modules, "jax", raising=False)
+    found = imported_libraries()
+    assert found["torch"] == "9.9.9"
+    assert "jax" not in found
+    assert "numpy" not in found  # numpy is recorded on its own
+
+
+def test_process_facts():
+    facts = process_facts()
+    assert facts.pid == os.getpid()
+    assert facts.executable == sys.executable
+    assert facts.argv == sys.argv
+    assert facts.hostname
+    assert facts.process_started is None or facts.process_started > 0
+    assert facts.launch in ("script", "module", "interactive")
+
+
+def test_pythonhashseed_is_read_when_set(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("PYTHONHASHSEED", "0")
+    assert process_facts().pythonhashseed == "0"
+    monkeypatch.delenv("PYTHONHASHSEED")
+    assert process_facts().pythonhashseed is None
+
+
+def test_file_digest_and_script_changed(tmp_path: Path):
+    script = tmp_path / "s.py"
+    script.write_bytes(b"print(1)\n")
+    digest = file_digest(script)
+    assert digest == "blake3:" + blake3.blake3(b"print(1)\n").hexdigest()
+    assert file_digest(tmp_path / "missing.py") is None
+    assert not script_changed(str(script), digest)
+    script.write_bytes(b"print(2)\n")
+    assert script_changed(str(script), digest)
+    assert not script_changed(None, None)
+
+
+def test_git_state_outside_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert git_state(str(plain)) == (None, None)
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_git_state_of_a_repository(tmp_path: Path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "a.txt").write_text("one\n")
+    git(repo, "init", "-q")
+    git(repo, "add", "a.txt")
+    git(repo, "commit", "-q", "-m", "first")
+    commit = git(repo, "rev-parse", "HEAD")
+    (repo / "untracked.txt").write_text("not part of the tree\n")
+    assert git_state(str(repo)) == (commit, False)  # untracked files do not make it dirty
+    (repo / "a.txt").write_text("two\n")
+    env_module.git_state.cache_clear()  # cached per directory: once per process in real use
+    assert git_state(str(repo)) == (commit, True)
+
+
+def test_git_state_without_git_executable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    env_module.git_state.cache_clear()
+    try:
+        assert git_state(str(tmp_path)) == (None, None)
+    finally:
+        env_module.git_state.cache_clear()
