@@ -29,7 +29,7 @@ import blake3
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from seedreg.fingerprint import fingerprint  # noqa: E402
+from seedreg.hashing import fingerprint  # noqa: E402
 
 MIB = 1 << 20
 

@@ -23,12 +23,13 @@ from .errors import (
     UnsupportedTypeError,
     UsageError,
 )
-from .fingerprint import Fingerprint, fingerprint
+from .fingerprints import Fingerprint
 from .records import EnvironmentRecord, RunRecord
 from .registry import Registry
 
 if TYPE_CHECKING:
     from .context import Run, run
+    from .hashing import fingerprint
 
 __version__ = "0.1.0"
 
@@ -39,6 +40,10 @@ def __getattr__(name: str):
         from . import context
 
         return getattr(context, name)
+    if name == "fingerprint":
+        from .hashing import fingerprint
+
+        return fingerprint
     raise AttributeError(f"module 'seedreg' has no attribute {name!r}")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .fingerprint import Fingerprint, chunk_range, first_differing_chunk
+from .fingerprints import Fingerprint, chunk_range, first_differing_chunk
 from .records import RunRecord
 
 #: Environment facts a replay reports when they changed (never by themselves a difference).

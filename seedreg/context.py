@@ -20,7 +20,7 @@ from .recorder import Recorder
 if TYPE_CHECKING:
     import numpy as np
 
-    from .fingerprint import Fingerprint
+    from .fingerprints import Fingerprint
 
 _root_blocks = 0  # root blocks opened so far in this process: the k of "k-th root block"
 
@@ -164,7 +164,7 @@ class Run:
         ``keep=True`` also saves an array in the data store (``.npy``, named by digest), so a
         replay that differs can name the exact first differing element and both values.
         """
-        from .fingerprint import fingerprint
+        from .hashing import fingerprint
 
         if self.status != "running":
             raise UsageError(f"run.log({name!r}) needs an open run (this one is {self.status})")

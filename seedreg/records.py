@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .fingerprint import Fingerprint
+    from .fingerprints import Fingerprint
 
 CLOSED_STATUSES = ("completed", "failed", "interrupted")
 

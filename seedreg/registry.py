@@ -29,7 +29,7 @@ def _aware(moment):
 
 
 def _fingerprint_from_row(row: Any):
-    from .fingerprint import Fingerprint
+    from .fingerprints import Fingerprint
 
     return Fingerprint(
         algorithm=row.algorithm,
@@ -237,7 +237,7 @@ class Registry:
         import numpy as np
 
         from .compare import locate
-        from .fingerprint import fingerprint
+        from .hashing import fingerprint
 
         record = self.get(ref)
         recorded = record.fingerprints.get(name)

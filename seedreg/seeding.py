@@ -148,7 +148,7 @@ def state_digest(rng: np.random.Generator) -> str:
     Equal digests prove the same amount and kind of randomness was drawn, even for data
     that was never logged.
     """
-    from .fingerprint import fingerprint
+    from .hashing import fingerprint
 
     version, internal, gauss = random.getstate()
     return str(
