@@ -248,6 +248,15 @@ def diff(run_a: str, run_b: str, db: str | None, as_json: bool) -> None:
         click.echo(render_diff(block))
 
 
+@cli.command()
+@db_option
+def sync(db: str | None) -> None:
+    """Write runs spooled while the registry was unavailable (see SEEDREG_SPOOL)."""
+    registry = Registry(db)
+    count = registry.sync()
+    click.echo(f"synced {count} spooled run(s) into {registry.display_url}")
+
+
 @cli.group()
 def db() -> None:
     """The registry's schema: see and upgrade its version."""

@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from . import database, replay, seeding, store, values
+from . import database, heartbeat, replay, seeders, seeding, store, values
 from .environment import environment, imported_libraries, process_facts
 from .errors import DuplicateNameError, RegistryError, UnknownRunError, UsageError
 from .database import utcnow
@@ -65,6 +65,9 @@ class Run:
         self._saved: seeding.GlobalState | None = None
         self._started = 0.0
         self._rng_initial: dict[str, Any] = {}
+        self._seeders = seeders.Applied()
+        #: (seed, original run id, session) when a caller replays one run directly (the pytest plugin).
+        self._replaying: tuple[seeding.Seed, str, str | None] | None = None
 
     def __repr__(self) -> str:
         return f"<seedreg.Run {self.id[:12]} {self.experiment!r} seed={self.seed} {self.status}>"
@@ -84,6 +87,22 @@ class Run:
             self._seed_sequence = self._seed.seed_sequence()
         return self._seed_sequence.spawn(n)
 
+    def jax_key(self, impl: str | None = None) -> Any:
+        """A JAX key for this run: ``jax.random.key(w)``, ``w`` the first word of the run's SeedSequence.
+
+        ``w = SeedSequence(entropy, spawn_key).generate_state(1, numpy.uint32)[0]`` (stable; the
+        same key with and without ``jax_enable_x64``). JAX has no global state to seed: split
+        this key for everything random in a JAX program.
+        """
+        import numpy as np
+
+        try:
+            import jax
+        except ImportError:
+            raise UsageError("run.jax_key() needs JAX, which is not installed (pip install jax)") from None
+        word = self._seed.seed_sequence().generate_state(1, np.uint32)[0]
+        return jax.random.key(np.uint32(word), impl=impl)
+
     def __enter__(self) -> Run:
         global _root_blocks
         if self.status != "new":
@@ -96,7 +115,9 @@ class Run:
             block_index = _root_blocks
             _root_blocks += 1
         replay_of = session = None
-        if replay.active():
+        if self._replaying is not None:
+            self._seed, replay_of, session = self._replaying
+        elif replay.active():
             self._seed, replay_of = replay.substitute(recorder.engine, self._seed, self.parent, block_index)
             session = replay.session()
         now = utcnow()
@@ -123,21 +144,32 @@ class Run:
             if self.parent is not None and "FOREIGN KEY" in str(error).upper():
                 raise UnknownRunError(f"parent run {self.parent!r} is not in {database.mask_url(self.url)}") from None
             raise
+        heartbeat.add(recorder.engine, self.id)
         self._saved = seeding.GlobalState.save()
         self.rng = seeding.apply(self._seed)
         self._rng_initial = self.rng.bit_generator.state
         self._seed_sequence = self._seed.seed_sequence()
         self.status = "running"
         self._started = time.perf_counter()
+        self._seeders = seeders.apply(self._seed)
+        failure = self._seeders.error()
+        if failure is not None:  # its seeders are restored: record the run as failed, restore the rest
+            self.__exit__(type(failure), failure, None)
+            raise failure
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
         duration = time.perf_counter() - self._started
         assert self._saved is not None and self._recorder is not None and self.rng is not None
         try:
-            rng_digest = seeding.state_digest(self.rng)
+            rng_digest = seeding.state_digest(self.rng, self._seeders.digests())
         finally:
+            self._seeders.restore()
             self._saved.restore()
+        failure = self._seeders.error() if exc_type is not seeders.SeederError else None
+        if failure is not None and exc_type is None:
+            exc_type, exc, tb = type(failure), failure, None
+        heartbeat.remove(self.id)
         error = None
         if exc_type is None or (issubclass(exc_type, SystemExit) and exc.code in (0, None)):  # type: ignore[union-attr]
             self.status = "completed"
@@ -151,11 +183,16 @@ class Run:
                 self.id, status=self.status, ended_at=utcnow(), duration=duration,
                 error=error, rng_digest=rng_digest,
                 generator_used=self.rng.bit_generator.state != self._rng_initial,
+                seeders=json.dumps(self._seeders.record()),
             )
-        except RegistryError as failure:
+        except RegistryError as closing:
             if exc_type is None:
                 raise
-            warnings.warn(f"seedreg could not close run {self.id}: {failure}", RuntimeWarning, stacklevel=2)
+            warnings.warn(f"seedreg could not close run {self.id}: {closing}", RuntimeWarning, stacklevel=2)
+        if failure is not None:
+            if exc is failure:
+                raise failure
+            warnings.warn(f"seedreg run {self.id}: {failure}", RuntimeWarning, stacklevel=2)
         return False
 
     def log(self, name: str, obj: object, *, keep: bool = False) -> Fingerprint:

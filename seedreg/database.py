@@ -74,7 +74,7 @@ def _configure_sqlite(engine: Engine) -> None:
     def on_connect(dbapi_conn, _record) -> None:  # pragma: no cover - exercised through SQLite
         dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (below)
         cursor = dbapi_conn.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout = {int(min(BUSY_TIMEOUT_MS, retry_seconds() * 1000))}")
         cursor.execute("PRAGMA foreign_keys = ON")
         if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
             cursor.execute("PRAGMA journal_mode = WAL")
@@ -125,23 +125,51 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def _is_transient(error: exc.DBAPIError) -> bool:
-    text = str(error.orig).lower() if error.orig is not None else str(error).lower()
-    return error.connection_invalidated or any(
-        word in text for word in ("locked", "busy", "deadlock", "could not serialize", "connection")
-    )
+#: Error texts of a database that is briefly busy: worth waiting for.
+_BUSY = ("locked", "busy", "deadlock", "could not serialize", "lock timeout")
+#: Error texts of a database that cannot be reached: waiting helps only at close.
+_UNREACHABLE = ("connection", "could not connect", "server closed", "terminating", "unable to open",
+                "disk i/o", "disk is full", "database or disk is full", "readonly database")
+
+#: Retries done in this process (benchmarks report it).
+retries = 0
 
 
-def retrying(work: Callable[[], T], *, seconds: float = RETRY_SECONDS) -> T:
-    """Run ``work`` again with jittered backoff while the database is briefly locked or busy."""
-    deadline = time.monotonic() + seconds
+def retry_seconds() -> float:
+    """How long a write keeps retrying a busy database (``SEEDREG_RETRY_SECONDS``, default 120)."""
+    try:
+        return float(os.environ.get("SEEDREG_RETRY_SECONDS", RETRY_SECONDS))
+    except ValueError:
+        return RETRY_SECONDS
+
+
+def error_kind(error: exc.DBAPIError) -> str:
+    """``busy`` (wait), ``unreachable`` (wait at close, fail at open) or ``error`` (never retried)."""
+    text = str(error.orig if error.orig is not None else error).lower()
+    if any(word in text for word in _BUSY):
+        return "busy"
+    if error.connection_invalidated or isinstance(error, exc.InterfaceError) or any(w in text for w in _UNREACHABLE):
+        return "unreachable"
+    return "error"
+
+
+def retrying(work: Callable[[], T], *, seconds: float | None = None, unreachable: bool = True) -> T:
+    """Run ``work`` again, with jittered backoff, while the database is briefly locked or busy.
+
+    ``unreachable=False`` fails at once when the database cannot be reached (a block's open
+    must fail fast); otherwise an unreachable database is retried too, until the deadline.
+    """
+    global retries
+    deadline = time.monotonic() + (retry_seconds() if seconds is None else seconds)
     delay = 0.01
     while True:
         try:
             return work()
         except exc.DBAPIError as error:
-            if not _is_transient(error) or time.monotonic() + delay > deadline:
-                raise RegistryError(f"registry write failed: {error.orig or error}") from error
+            kind = error_kind(error)
+            if kind == "error" or (kind == "unreachable" and not unreachable) or time.monotonic() + delay > deadline:
+                raise RegistryError(f"registry write failed: {str(error.orig or error).strip().splitlines()[0]}") from error
+            retries += 1
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 1.0)
 

@@ -1,14 +1,42 @@
-"""Is the process that opened a run still alive? Tells a running run from a crashed one."""
+"""Is a running run's process still alive? Tells a running run from a crashed one.
+
+On the run's own host: its pid must be alive and have the recorded start time (pids are
+reused). From other hosts: the heartbeat the open run refreshes every ``HEARTBEAT_SECONDS``
+must be younger than ``stale_seconds()`` (``SEEDREG_STALE_SECONDS``, default 300 s).
+"""
 
 from __future__ import annotations
 
 import functools
+import os
 import socket
+from datetime import datetime, timedelta
+
+HEARTBEAT_SECONDS = 30.0
+STALE_SECONDS = 300.0
 
 
 @functools.lru_cache(maxsize=1)
 def this_host() -> str:
     return socket.gethostname()
+
+
+def heartbeat_seconds() -> float:
+    """How often an open run refreshes its heartbeat (``SEEDREG_HEARTBEAT_SECONDS``)."""
+    return _env_float("SEEDREG_HEARTBEAT_SECONDS", HEARTBEAT_SECONDS)
+
+
+def stale_seconds() -> float:
+    """How old a heartbeat may be before other hosts call the run crashed (``SEEDREG_STALE_SECONDS``)."""
+    return _env_float("SEEDREG_STALE_SECONDS", STALE_SECONDS)
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        value = float(os.environ.get(name, default))
+    except ValueError:
+        return default
+    return value if value > 0 else default
 
 
 def process_alive(pid: int, started: float | None) -> bool:
@@ -24,6 +52,13 @@ def process_alive(pid: int, started: float | None) -> bool:
         return False
 
 
-def crashed(hostname: str, pid: int, started: float | None) -> bool:
-    """A running run on this host whose process is gone has crashed (other hosts: see heartbeat)."""
-    return hostname == this_host() and not process_alive(pid, started)
+def crashed(hostname: str, pid: int, started: float | None, heartbeat: datetime | None = None,
+            now: datetime | None = None) -> bool:
+    """Whether a run still marked running has lost its process (naive UTC times)."""
+    if hostname == this_host():
+        return not process_alive(pid, started)
+    if heartbeat is None:
+        return False
+    from .database import utcnow
+
+    return (now or utcnow()) - heartbeat > timedelta(seconds=stale_seconds())

@@ -108,6 +108,7 @@ class Run(Base):
     git_dirty: Mapped[bool | None] = mapped_column(Boolean)
     replay_session: Mapped[str | None] = mapped_column(String(32))  # the `seedreg replay` that made it
     generator_used: Mapped[bool | None] = mapped_column(Boolean)  # whether run.rng drew anything
+    seeders: Mapped[str | None] = mapped_column(Text)  # JSON: library seeders applied/failed, RNG libraries not seeded
 
 
 class _Value:

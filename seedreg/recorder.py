@@ -1,15 +1,21 @@
-"""Writing runs as they happen: open, log a fingerprint, close — each one short transaction."""
+"""Writing runs as they happen: open, log a fingerprint, close — each one short transaction.
+
+Opening fails fast when the registry cannot be reached (before the experiment runs);
+logging and closing retry, then spool (:mod:`seedreg.spool`) rather than lose a result.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import warnings
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from . import chain, database, liveness, schema
+from . import chain, database, liveness, schema, spool
 from .database import utcnow
 from .environment import EnvironmentSnapshot
 from .errors import RegistryError
@@ -25,8 +31,9 @@ class Recorder:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine: Engine = database.engine_for(url)
-        database.retrying(lambda: schema.ensure(self.engine, create=True))
+        database.retrying(lambda: schema.ensure(self.engine, create=True), unreachable=False)
         self._environments: dict[str, int] = {}
+        self.synced = self.sync()
         self._persist_crashed()
 
     @classmethod
@@ -43,21 +50,21 @@ class Recorder:
         return recorder
 
     def _persist_crashed(self) -> None:
-        """Mark this host's running runs whose process died as crashed (readers only show it)."""
+        """Mark running runs whose process died (or whose heartbeat went stale) as crashed."""
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(Run.id, Run.hostname, Run.pid, Run.process_started).where(
-                    Run.status == "running", Run.hostname == liveness.this_host()
+                select(Run.id, Run.hostname, Run.pid, Run.process_started, Run.heartbeat_at).where(
+                    Run.status == "running"
                 )
             ).all()
-        dead = [r.id for r in rows if liveness.crashed(r.hostname, r.pid, r.process_started)]
+        dead = [r.id for r in rows if liveness.crashed(r.hostname, r.pid, r.process_started, r.heartbeat_at)]
         if dead:
             def work() -> None:
                 with database.write(self.engine) as conn:
                     conn.execute(
                         update(Run).where(Run.id.in_(dead), Run.status == "running").values(status="crashed")
                     )
-            database.retrying(work)
+            database.retrying(work, unreachable=False)
 
     def environment_id(self, snapshot: EnvironmentSnapshot) -> int:
         """The row of this environment, inserted the first time it is seen."""
@@ -87,10 +94,10 @@ class Recorder:
                 return int(found)
 
         try:
-            env_id = database.retrying(work)
+            env_id = database.retrying(work, unreachable=False)
         except RegistryError as error:
             if isinstance(error.__cause__, IntegrityError):  # another process inserted it first
-                env_id = database.retrying(work)
+                env_id = database.retrying(work, unreachable=False)
             else:
                 raise
         self._environments[snapshot.digest] = env_id
@@ -104,29 +111,76 @@ class Recorder:
                 for table, rows in ((Param, params), (Tag, tags)):
                     if rows:
                         conn.execute(table.__table__.insert(), [{"run_id": row["id"], **r} for r in rows])
-        database.retrying(work)
+        database.retrying(work, unreachable=False)
 
-    def log_fingerprint(self, run_id: str, name: str, seq: int, fp: Any, kept: bool) -> None:
-        """Store one fingerprint now, so a run that crashes later keeps it."""
+    def log_fingerprint(self, run_id: str, name: str, seq: int, fp: Any, kept: bool) -> Path | None:
+        """Store one fingerprint now, so a run that crashes later keeps it; spool it if unreachable."""
+        row = {
+            "run_id": run_id, "name": name, "seq": seq, "algorithm": fp.algorithm,
+            "digest": fp.hexdigest, "kind": fp.kind, "dtype": fp.dtype,
+            "shape": json.dumps(list(fp.shape)) if fp.shape is not None else None,
+            "chunk_elems": fp.chunk_elems, "chunks": fp.chunks, "kept": kept, "logged_at": utcnow(),
+        }
+
         def work() -> None:
             with database.write(self.engine) as conn:
-                conn.execute(
-                    FingerprintRow.__table__.insert(),
-                    {
-                        "run_id": run_id, "name": name, "seq": seq, "algorithm": fp.algorithm,
-                        "digest": fp.hexdigest, "kind": fp.kind, "dtype": fp.dtype,
-                        "shape": json.dumps(list(fp.shape)) if fp.shape is not None else None,
-                        "chunk_elems": fp.chunk_elems, "chunks": fp.chunks, "kept": kept,
-                        "logged_at": utcnow(),
-                    },
-                )
-        database.retrying(work)
+                conn.execute(FingerprintRow.__table__.insert(), row)
+        return self._or_spool(work, run_id, "fingerprint", row)
 
-    def close_run(self, run_id: str, **fields: Any) -> None:
-        """Record how the run ended and link its record into the audit chain, atomically."""
+    def close_run(self, run_id: str, **fields: Any) -> Path | None:
+        """Record how the run ended and link it into the audit chain, atomically; spool it if unreachable."""
         def work() -> None:
             with database.write(self.engine) as conn:
-                conn.execute(_RUNS.update().where(_RUNS.c.id == bindparam("run_id")), {"run_id": run_id, **fields})
-                chain.append(conn, run_id)
-        database.retrying(work)
+                _close(conn, run_id, fields)
+        return self._or_spool(work, run_id, "close", fields)
 
+    def _or_spool(self, work: Any, run_id: str, kind: str, fields: dict[str, Any]) -> Path | None:
+        try:
+            database.retrying(work)
+        except RegistryError as error:
+            if not isinstance(error.__cause__, DBAPIError) or database.error_kind(error.__cause__) == "error":
+                raise
+            path = spool.append(self.url, run_id, kind, fields)
+            warnings.warn(
+                f"seedreg: the registry {database.mask_url(self.url)} is unavailable ({error}); "
+                f"run {run_id} was spooled to {path}: run `seedreg sync` when it is back",
+                RuntimeWarning, stacklevel=3,
+            )
+            return path
+        return None
+
+    def sync(self) -> int:
+        """Apply spooled writes for this registry (each run once, idempotently); returns runs synced."""
+        synced = 0
+        for path, entries in spool.pending(self.url):
+            def work() -> None:
+                with database.write(self.engine) as conn:
+                    for entry in entries:
+                        _apply(conn, entry)
+            database.retrying(work, unreachable=False)
+            path.unlink(missing_ok=True)
+            synced += 1
+        return synced
+
+
+def _close(conn: Any, run_id: str, fields: dict[str, Any]) -> None:
+    """Close a run that is still open (running, or shown as crashed) and chain it."""
+    done = conn.execute(
+        _RUNS.update().where(_RUNS.c.id == bindparam("run_id"), _RUNS.c.status.in_(("running", "crashed"))),
+        {"run_id": run_id, **fields},
+    )
+    if done.rowcount:
+        chain.append(conn, run_id)
+
+
+def _apply(conn: Any, entry: dict[str, Any]) -> None:
+    fields = entry["fields"]
+    if entry["kind"] == "fingerprint":
+        table = FingerprintRow.__table__
+        exists = conn.execute(
+            select(table.c.name).where(table.c.run_id == fields["run_id"], table.c.name == fields["name"])
+        ).first()
+        if exists is None:
+            conn.execute(table.insert(), fields)
+    elif entry["kind"] == "close":
+        _close(conn, entry["run"], fields)

@@ -95,6 +95,9 @@ class RunRecord:
     git_dirty: bool | None
     replay_session: str | None = None
     generator_used: bool | None = None
+    #: Library seeders: ``{"applied": {name: version}, "failed": {name: message}, "not_seeded":
+    #: {module: reason}}``; None for runs recorded before seedreg had library seeders.
+    seeders: dict[str, Any] | None = None
     params: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, Any] = field(default_factory=dict)
     fingerprints: dict[str, Fingerprint] = field(default_factory=dict)
@@ -149,6 +152,7 @@ class RunRecord:
             "git_commit": self.git_commit,
             "git_dirty": self.git_dirty,
             "generator_used": self.generator_used,
+            "seeders": self.seeders,
         }
         if self.environment is not None:
             data["environment"] = self.environment.to_json()

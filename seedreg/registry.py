@@ -93,9 +93,9 @@ class Registry:
 
     def _crashed_ids(self, conn) -> list[str]:
         rows = conn.execute(
-            select(Run.id, Run.hostname, Run.pid, Run.process_started).where(Run.status == "running")
+            select(Run.id, Run.hostname, Run.pid, Run.process_started, Run.heartbeat_at).where(Run.status == "running")
         )
-        return [r.id for r in rows if liveness.crashed(r.hostname, r.pid, r.process_started)]
+        return [r.id for r in rows if liveness.crashed(r.hostname, r.pid, r.process_started, r.heartbeat_at)]
 
     def _filtered(
         self,
@@ -223,6 +223,14 @@ class Registry:
 
     # -- checks ---------------------------------------------------------------------------
 
+    def sync(self) -> int:
+        """Write runs spooled while this registry was unavailable; returns how many runs were synced."""
+        from .recorder import Recorder
+
+        recorder = Recorder.for_url(self.url)
+        synced, recorder.synced = recorder.synced, 0
+        return synced + recorder.sync()
+
     def audit(self, refs: Sequence[str] = (), *, expect_head: str | None = None,
               progress: Callable[[int], None] | None = None) -> AuditReport:
         """Recompute record digests and the chain; with ``refs``, only those runs and their links."""
@@ -284,7 +292,7 @@ class Registry:
             for fp in conn.execute(query.order_by(FingerprintRow.run_id, FingerprintRow.seq)):
                 fingerprints[fp.run_id][fp.name] = _fingerprint_from_row(fp)
         running = [row for row in rows if row.status == "running"]
-        crashed = {r.id for r in running if liveness.crashed(r.hostname, r.pid, r.process_started)}
+        crashed = {r.id for r in running if liveness.crashed(r.hostname, r.pid, r.process_started, r.heartbeat_at)}
         return [
             _record(row, params.get(row.id, {}), tags.get(row.id, {}), fingerprints[row.id], row.id in crashed)
             for row in rows
@@ -323,5 +331,6 @@ def _record(row: Any, params: dict, tags: dict, fingerprints: dict, crashed: boo
         script_path=row.script_path, script_digest=row.script_digest, pythonhashseed=row.pythonhashseed,
         git_commit=row.git_commit, git_dirty=row.git_dirty,
         replay_session=row.replay_session, generator_used=row.generator_used,
+        seeders=json.loads(row.seeders) if row.seeders else None,
         params=params, tags=tags, fingerprints=fingerprints,
     )

@@ -107,6 +107,7 @@ def render_run(run: RunRecord) -> str:
             lines.append(f"blas        {env.blas}")
         lines.append(f"environment {env.digest[:16]} ({len(env.packages)} packages)")
     lines.append(f"rng digest  {run.rng_digest or '-'}")
+    lines += render_seeders(run.seeders)
     for title, items in (("params", run.params), ("tags", run.tags)):
         if items:
             lines.append(f"{title}:")
@@ -121,6 +122,17 @@ def render_run(run: RunRecord) -> str:
         lines.append("error:")
         lines += ["  " + line for line in run.error.rstrip().splitlines()]
     return "\n".join(lines)
+
+
+def render_seeders(seeders: dict[str, Any] | None) -> list[str]:
+    """The library seeders a run applied, the ones that failed, and RNG libraries left unseeded."""
+    if seeders is None:
+        return []
+    applied = seeders.get("applied") or {}
+    lines = ["seeders     " + (", ".join(f"{name} {version}" for name, version in applied.items()) or "none")]
+    lines += [f"  ✗ failed: {message}" for message in (seeders.get("failed") or {}).values()]
+    lines += [f"  ! not seeded: {module} ({reason})" for module, reason in (seeders.get("not_seeded") or {}).items()]
+    return lines
 
 
 MARKS = {"identical": "✓", "different": "✗", "missing": "✗", "new": "✗", "extra": "✗"}

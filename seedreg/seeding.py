@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import operator
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,21 +142,21 @@ def apply(seed: Seed) -> np.random.Generator:
     return np.random.default_rng(seed.seed_sequence() if seed.kind == "seedsequence" else entropy)
 
 
-def state_digest(rng: np.random.Generator) -> str:
-    """Digest of the final states of legacy ``np.random``, ``rng`` and ``random``.
+def state_digest(rng: np.random.Generator, libraries: Mapping[str, Any] | None = None) -> str:
+    """Digest of the final states of legacy ``np.random``, ``rng``, ``random`` and seeded libraries.
 
     Equal digests prove the same amount and kind of randomness was drawn, even for data
-    that was never logged.
+    that was never logged. ``libraries`` maps each applied seeder to its ``digest_state()``;
+    without any, the digest is exactly what it was before library seeders existed.
     """
     from .hashing import fingerprint
 
     version, internal, gauss = random.getstate()
-    return str(
-        fingerprint(
-            {
-                "legacy": np.random.get_state(legacy=False),
-                "generator": rng.bit_generator.state,
-                "random": [version, np.array(internal, dtype=np.uint64), gauss],
-            }
-        )
-    )
+    states: dict[str, Any] = {
+        "legacy": np.random.get_state(legacy=False),
+        "generator": rng.bit_generator.state,
+        "random": [version, np.array(internal, dtype=np.uint64), gauss],
+    }
+    if libraries:
+        states["libraries"] = dict(libraries)
+    return str(fingerprint(states))

@@ -13,6 +13,8 @@ import seedreg
 from seedreg import database, schema
 from seedreg.errors import RegistryNotFoundError, SchemaError, UnknownRunError, UsageError
 
+pytestmark = pytest.mark.usefixtures("backend")  # every test runs on SQLite and PostgreSQL
+
 
 def query(path: Path, sql: str, *args) -> list[tuple]:
     with sqlite3.connect(path) as conn:
@@ -69,6 +71,7 @@ def test_default_registry_is_seedreg_db_in_the_current_directory(tmp_path: Path,
     assert registry.get(run_id).id == run_id
 
 
+@pytest.mark.sqlite_only  # inspects the SQLite file itself
 def test_seedreg_db_as_a_path(registry_path: Path):
     (run_id,) = record_runs()
     assert registry_path.exists()
@@ -92,6 +95,7 @@ def test_seedreg_db_as_a_sqlite_url(tmp_path: Path, monkeypatch, registry_path):
     assert seedreg.Registry().get(run_id).id == run_id
 
 
+@pytest.mark.sqlite_only  # inspects the SQLite file itself
 def test_db_argument_wins_over_seedreg_db(tmp_path: Path, registry_path: Path):
     other = tmp_path / "other.db"
     (run_id,) = record_runs(db=other)
@@ -126,6 +130,7 @@ def test_mask_url_hides_the_password():
 # -- a new database and its schema -------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only  # inspects the SQLite file itself
 def test_new_database_is_created_at_head_in_wal_mode(registry_path: Path):
     record_runs()
     assert query(registry_path, "SELECT version_num FROM alembic_version") == [(schema.HEAD,)]
@@ -135,6 +140,7 @@ def test_new_database_is_created_at_head_in_wal_mode(registry_path: Path):
     assert seedreg.Registry().revision() == schema.HEAD
 
 
+@pytest.mark.sqlite_only  # inspects the SQLite file itself
 def test_upgrade_creates_an_empty_registry_at_head(registry_path: Path):
     registry = seedreg.Registry()
     assert registry.upgrade() == (None, schema.HEAD)
@@ -143,6 +149,7 @@ def test_upgrade_creates_an_empty_registry_at_head(registry_path: Path):
     assert registry.runs() == []
 
 
+@pytest.mark.sqlite_only  # inspects the SQLite file itself
 def test_newer_schema_is_refused_for_reading_and_writing(registry_path: Path):
     seedreg.Registry().upgrade()  # created by this process, but no run recorded through it yet
     execute(registry_path, "UPDATE alembic_version SET version_num = 'ffff'")
@@ -157,6 +164,7 @@ def test_newer_schema_is_refused_for_reading_and_writing(registry_path: Path):
     assert query(registry_path, "SELECT version_num FROM alembic_version") == [("ffff",)]
 
 
+@pytest.mark.sqlite_only  # inspects the SQLite file itself
 def test_older_schema_is_refused_with_the_upgrade_command(registry_path: Path, monkeypatch):
     seedreg.Registry().upgrade()
     if len(schema.REVISIONS) > 1:
@@ -174,6 +182,7 @@ def test_older_schema_is_refused_with_the_upgrade_command(registry_path: Path, m
     assert query(registry_path, "SELECT count(*) FROM runs") == [(0,)]
 
 
+@pytest.mark.sqlite_only  # inspects the SQLite file itself
 @pytest.mark.parametrize("how", ["drop-table", "empty-table"])
 def test_registry_without_a_version_is_not_a_seedreg_registry(how: str, registry_path: Path):
     record_runs()
@@ -184,6 +193,7 @@ def test_registry_without_a_version_is_not_a_seedreg_registry(how: str, registry
         seedreg.Registry().runs()
 
 
+@pytest.mark.sqlite_only  # inspects the SQLite file itself
 def test_a_foreign_database_is_never_written_into(registry_path: Path):
     execute(registry_path, "CREATE TABLE notes (body TEXT)", "INSERT INTO notes VALUES ('mine')")
     with pytest.raises(SchemaError, match="not a seedreg registry"):
@@ -206,6 +216,7 @@ def test_an_empty_file_is_created_at_head_by_a_run(registry_path: Path):
 # -- a missing registry -------------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only  # inspects the SQLite file itself
 def test_reading_a_missing_registry_raises_and_creates_nothing(registry_path: Path):
     registry = seedreg.Registry()
     for read in (registry.runs, registry.last, registry.count, registry.revision, lambda: registry.get("ab")):
@@ -307,6 +318,7 @@ def test_more_runs_than_one_batch():
     assert all(r.fingerprints["seed"] == seedreg.fingerprint(r.seed) for r in runs)
 
 
+@pytest.mark.sqlite_only  # writes a replay row into the SQLite file by hand
 def test_last_is_the_newest_original_run(registry_path: Path):
     first, second = record_runs(count=2)
     registry = seedreg.Registry()

@@ -25,6 +25,8 @@ import seedreg
 from helpers import run_python
 from seedreg.errors import DuplicateNameError, UsageError
 
+pytestmark = pytest.mark.usefixtures("backend")  # every test runs on SQLite and PostgreSQL
+
 
 def query(path: Path, sql: str, *args) -> list[tuple]:
     with sqlite3.connect(path) as conn:
@@ -149,12 +151,14 @@ def run_rng_digest_from_file(run_id: str) -> str:
     return query(Path(os.environ["SEEDREG_DB"]), "SELECT rng_digest FROM runs WHERE id = ?", run_id)[0][0]
 
 
+@pytest.mark.sqlite_only  # inspects the SQLite file itself
 def test_rng_digest_is_equal_for_the_same_draws():
     first, second = _digest_after(), _digest_after()
     assert first.startswith("blake3:")
     assert first == second
 
 
+@pytest.mark.sqlite_only  # inspects the SQLite file itself
 @pytest.mark.parametrize("extra", ["legacy", "rng", "random"])
 def test_rng_digest_differs_after_one_more_draw(extra: str):
     assert _digest_after(extra) != _digest_after()
@@ -386,6 +390,7 @@ def test_imported_seedable_libraries_are_recorded(monkeypatch: pytest.MonkeyPatc
     assert record.to_json()["libraries"]["torch"] == "9.9.9"
 
 
+@pytest.mark.sqlite_only  # inspects the SQLite file itself
 def test_a_registry_deleted_between_runs_is_created_again(registry_path: Path):
     # e.g. a notebook session whose seedreg.db was removed: the next run must not vanish
     with seedreg.run("first", seed=1):
@@ -402,6 +407,7 @@ def test_a_registry_deleted_between_runs_is_created_again(registry_path: Path):
 # -- environments are shared ----------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only  # inspects the SQLite file itself
 def test_runs_of_one_process_share_one_environment_row(registry_path: Path):
     for seed in range(4):
         with seedreg.run("env", seed=seed):
@@ -413,6 +419,7 @@ def test_runs_of_one_process_share_one_environment_row(registry_path: Path):
     assert record.environment.packages["numpy"] == np.__version__
 
 
+@pytest.mark.sqlite_only  # inspects the SQLite file itself
 def test_runs_of_different_processes_share_one_environment_row(tmp_path: Path, registry_path: Path):
     with seedreg.run("here", seed=1):
         pass
@@ -520,6 +527,7 @@ CRASH_SCRIPT = """\
 """
 
 
+@pytest.mark.sqlite_only  # inspects the SQLite file itself
 @pytest.mark.parametrize("how", ["exit", "kill"])
 def test_crashed_run_is_shown_as_crashed_and_persisted_by_the_next_block(how: str, tmp_path: Path,
                                                                          registry_path: Path):
@@ -553,11 +561,7 @@ def test_an_open_run_of_a_live_process_is_running(registry_path: Path):
     assert json.loads(json.dumps(seedreg.Registry().get(run.id).to_json()))["status"] == "completed"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DESIGN §1: a run of another host is crashed once its heartbeat is stale; the code never "
-    "refreshes heartbeat_at and liveness.crashed only judges runs of this host",
-)
+@pytest.mark.sqlite_only  # inspects the SQLite file itself
 def test_a_run_of_another_host_with_a_stale_heartbeat_is_crashed(registry_path: Path):
     with seedreg.run("template", seed=1) as run:
         pass
@@ -584,6 +588,7 @@ CONCURRENT_SCRIPT = """\
 """
 
 
+@pytest.mark.sqlite_only  # inspects the SQLite file itself
 def test_processes_writing_one_new_file_at_once_lose_nothing(tmp_path: Path, registry_path: Path):
     # The registry does not exist yet: the processes also race to create it.
     script = write_script(tmp_path / "many_writers.py", CONCURRENT_SCRIPT)
@@ -615,6 +620,7 @@ def _copy_as_running(registry_path: Path, run_id: str, **changes) -> str:
     return row["id"]
 
 
+@pytest.mark.sqlite_only  # inspects the SQLite file itself
 def test_a_reused_pid_does_not_keep_a_dead_run_running(registry_path: Path):
     import psutil
 
