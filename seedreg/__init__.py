@@ -18,6 +18,7 @@ from .errors import (
     RegistryError,
     RegistryNotFoundError,
     SchemaError,
+    SeederError,
     SeedregError,
     UnknownRunError,
     UnsupportedTypeError,
@@ -25,26 +26,27 @@ from .errors import (
 )
 from .fingerprints import Fingerprint
 from .records import EnvironmentRecord, RunRecord
-from .registry import Registry
 
 if TYPE_CHECKING:
     from .context import Run, run
     from .hashing import fingerprint
+    from .registry import Registry
 
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str):
-    # The with-block needs NumPy; load it on first use so the CLI's reading commands stay fast.
-    if name in ("run", "Run"):
-        from . import context
+#: Names loaded on first use: the with-block needs NumPy and the registry SQLAlchemy, so that
+#: ``import seedreg`` (the pytest plugin, the CLI's start) stays cheap.
+_LAZY = {"run": "context", "Run": "context", "Registry": "registry", "fingerprint": "hashing"}
 
-        return getattr(context, name)
-    if name == "fingerprint":
-        from .hashing import fingerprint
 
-        return fingerprint
-    raise AttributeError(f"module 'seedreg' has no attribute {name!r}")
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'seedreg' has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(f".{module}", __name__), name)
 
 
 __all__ = [
@@ -58,6 +60,7 @@ __all__ = [
     "Run",
     "RunRecord",
     "SchemaError",
+    "SeederError",
     "SeedregError",
     "UnknownRunError",
     "UnsupportedTypeError",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 import blake3
@@ -68,6 +69,13 @@ def record_digest(record: dict[str, Any]) -> str:
     """``blake3:<hex>`` of a canonical record."""
     text = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=True)
     return "blake3:" + blake3.blake3(b"seedreg-record/1\x00" + text.encode()).hexdigest()
+
+
+def tombstone_digest(run_id: str, deleted_at: datetime, reason: str) -> str:
+    """``blake3:<hex>`` of a deletion: which run, when (naive UTC) and why."""
+    record = {"run": run_id, "deleted_at": deleted_at.isoformat(timespec="microseconds"), "reason": reason}
+    text = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "blake3:" + blake3.blake3(b"seedreg-tombstone/1\x00" + text.encode()).hexdigest()
 
 
 def link_digest(previous: str, record: str) -> str:
@@ -130,31 +138,41 @@ def _environment(row: Any, cache: dict[tuple, str]) -> str:
     return cache[values]
 
 
-def append(conn: Connection, run_id: str, *, digest: str | None = None, imported: bool = False) -> str:
-    """Link a closed run at the end of the chain, inside the caller's write transaction.
+def append(conn: Connection, run_id: str, *, digest: str | None = None, imported: bool = False,
+           kind: str = "record") -> str:
+    """Link a closed run (or a run's deletion, ``kind="tombstone"``) at the end of the chain.
 
-    ``digest`` keeps an imported run's original record digest; otherwise it is computed
-    from the stored rows. Returns the new head.
+    Runs inside the caller's write transaction. ``digest`` keeps an imported run's original
+    record digest; otherwise it is computed from the stored rows. Returns the new head.
     """
+    if digest is None:
+        digest = record_digest(load_records(conn, [run_id])[run_id])
+    return extend(conn, [(run_id, kind, digest)], imported=imported)
+
+
+def extend(conn: Connection, links: Sequence[tuple[str, str, str]], *, imported: bool = False) -> str:
+    """Append many ``(run_id, kind, digest)`` links at once (bulk import): one head read, one insert."""
     head = conn.execute(
         select(ChainHead.count, ChainHead.head).where(ChainHead.id == 1).with_for_update()
     ).one()
-    if digest is None:
-        digest = record_digest(load_records(conn, [run_id])[run_id])
-    link = link_digest(head.head, digest)
-    seq = head.count + 1
-    conn.execute(
-        ChainLink.__table__.insert(),
-        {"seq": seq, "run_id": run_id, "record_digest": digest, "link_digest": link,
-         "record_version": RECORD_VERSION, "imported": imported, "linked_at": utcnow()},
-    )
-    conn.execute(ChainHead.__table__.update().where(ChainHead.id == 1), {"count": seq, "head": link})
-    return link
+    previous, seq, now, rows = head.head, head.count, utcnow(), []
+    for run_id, kind, digest in links:
+        seq += 1
+        previous = link_digest(previous, digest)
+        rows.append({"seq": seq, "run_id": run_id, "kind": kind, "record_digest": digest, "link_digest": previous,
+                     "record_version": RECORD_VERSION, "imported": imported, "linked_at": now})
+    if all(row["kind"] == "record" for row in rows):  # the column's default (and 0002's migration predates it)
+        for row in rows:
+            del row["kind"]
+    if rows:
+        conn.execute(ChainLink.__table__.insert(), rows)
+        conn.execute(ChainHead.__table__.update().where(ChainHead.id == 1), {"count": seq, "head": previous})
+    return previous
 
 
 def link_unchained(conn: Connection) -> int:
     """Chain closed runs that have no link yet (runs recorded before the chain existed)."""
-    linked = select(ChainLink.run_id)
+    linked = select(ChainLink.run_id)  # called by migration 0002, before links had a kind
     ids = list(
         conn.execute(
             select(Run.id).where(Run.status.in_(CLOSED), Run.id.not_in(linked)).order_by(Run.ended_at, Run.id)

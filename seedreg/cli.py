@@ -97,35 +97,6 @@ def cli() -> None:
     """seedreg: record seeds, environments and data fingerprints of experiment runs."""
 
 
-@cli.command("list")
-@click.option("--experiment", "-e", multiple=True, help="Only this experiment (repeatable).")
-@click.option(
-    "--status", "-s", multiple=True,
-    type=click.Choice(["running", "completed", "failed", "interrupted", "crashed"]),
-    help="Only runs with this status (repeatable).",
-)
-@click.option("--replays/--no-replays", default=None, help="Only replays / only original runs (default: both).")
-@click.option("--limit", "-n", type=click.IntRange(min=0), default=20, show_default=True, help="At most N runs; 0 for all.")
-@db_option
-@output_options
-def list_runs(experiment: tuple[str, ...], status: tuple[str, ...], replays: bool | None,
-              limit: int, db: str | None, fmt: str) -> None:
-    """List runs, newest first."""
-    from .render import render_runs
-
-    registry = Registry(db)
-    filters = {"experiment": list(experiment) or None, "status": list(status) or None, "replays": replays}
-    runs = registry.runs(limit=limit or None, **filters)
-    if runs or fmt != "table":
-        click.echo(render_runs(runs, fmt))
-    else:
-        click.echo("no runs match", err=True)
-    if limit and len(runs) == limit:
-        total = registry.count(**filters)
-        if total > limit:
-            click.echo(f"showing the newest {limit} of {total} runs; --limit 0 shows all", err=True)
-
-
 @cli.command()
 @run_argument
 @db_option
@@ -284,6 +255,10 @@ def db_upgrade(db: str | None) -> None:
         click.echo(f"already at {after} (head) {registry.display_url}")
     else:
         click.echo(f"upgraded {before or 'empty database'} -> {after} {registry.display_url}")
+
+
+# The commands over many runs (list, experiments, sql, delete, export, import) live in their own module.
+from . import cli_query  # noqa: E402,F401
 
 
 def main() -> None:

@@ -9,6 +9,7 @@
     ├── RegistryError             the database failed (locked too long, unreachable, …)
     ├── DuplicateNameError        (also ValueError) a name logged twice in one run
     ├── NotReplayableError        a run with no command to re-execute, or one that cannot start
+    ├── SeederError               (also RuntimeError) a library seeder (torch, …) failed
     └── UsageError                (also ValueError) any other bad input from a user
 
 Every error carries ``exit_code``: 2 for a user or input error (DESIGN §6), 1 for a failed check.
@@ -53,6 +54,15 @@ class DuplicateNameError(SeedregError, ValueError):
 
 class NotReplayableError(SeedregError):
     """A run that cannot be replayed: recorded interactively, its cwd gone, its command unable to start."""
+
+
+class SeederError(SeedregError, RuntimeError):
+    """A library seeder failed to load, save, seed, digest or restore; ``seeder`` names it."""
+
+    def __init__(self, message: str, seeder: str, failures: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.seeder = seeder
+        self.failures = failures if failures is not None else {seeder: message}
 
 
 class UsageError(SeedregError, ValueError):

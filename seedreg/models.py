@@ -21,6 +21,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -29,6 +30,7 @@ SEED_SOURCES = ("given", "generated", "replay")
 SEED_KINDS = ("int", "sequence", "seedsequence")
 VERDICTS = ("identical", "different", "missing", "extra")
 VALUE_TYPES = ("int", "float", "bool", "str", "null", "json")
+LINK_KINDS = ("record", "tombstone")
 
 
 class Base(DeclarativeBase):
@@ -109,6 +111,8 @@ class Run(Base):
     replay_session: Mapped[str | None] = mapped_column(String(32))  # the `seedreg replay` that made it
     generator_used: Mapped[bool | None] = mapped_column(Boolean)  # whether run.rng drew anything
     seeders: Mapped[str | None] = mapped_column(Text)  # JSON: library seeders applied/failed, RNG libraries not seeded
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime())  # `seedreg delete`: hidden, never erased
+    deleted_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class _Value:
@@ -163,16 +167,21 @@ class FingerprintRow(Base):
 
 
 class ChainLink(Base):
-    """A closed run's place in the tamper-evident chain: its record digest and the link digest.
+    """A link of the tamper-evident chain: a closed run's record, or a run's deletion (tombstone).
 
     No foreign key to runs on purpose: a run deleted behind seedreg's back leaves its link,
-    which is how ``audit`` finds it.
+    which is how ``audit`` finds it. A run has at most one link of each kind.
     """
 
     __tablename__ = "chain"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {LINK_KINDS!r}", name="ck_chain_kind"),
+        UniqueConstraint("run_id", "kind", name="uq_chain_run_id_kind"),
+    )
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    run_id: Mapped[str] = mapped_column(String(32), unique=True)
+    run_id: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16), server_default="record")  # record | tombstone
     record_digest: Mapped[str] = mapped_column(String(80))
     link_digest: Mapped[str] = mapped_column(String(80))
     record_version: Mapped[int] = mapped_column(Integer)  # which canonical form the record digest uses

@@ -241,11 +241,13 @@ class SeedregSession:
     def _reproduce(self, nodeid: str, run: Run) -> str:
         from .database import mask_url
 
-        command = ["pytest", "--seedreg-replay", run.id]
+        original = self.original.id if self.original is not None else run.id
+        command = ["pytest", "--seedreg-replay", original]
         if self.db_option:
             command += ["--seedreg-db", mask_url(self.url)]
         seed = run.seed if isinstance(run.seed, int) else "[" + ", ".join(map(str, run.seed)) + "]"
-        return (f"run {run.id} (seed {seed}) in {mask_url(self.url)}\n"
+        replaying = f", replay of {original}" if original != run.id else ""
+        return (f"run {run.id} (seed {seed}{replaying}) in {mask_url(self.url)}\n"
                 f"reproduce: {shlex.join([*command, nodeid])}")
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:

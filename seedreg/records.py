@@ -98,6 +98,9 @@ class RunRecord:
     #: Library seeders: ``{"applied": {name: version}, "failed": {name: message}, "not_seeded":
     #: {module: reason}}``; None for runs recorded before seedreg had library seeders.
     seeders: dict[str, Any] | None = None
+    #: Set when the run was deleted with ``seedreg delete`` (hidden from ``list``, never erased).
+    deleted_at: datetime | None = None
+    deleted_reason: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, Any] = field(default_factory=dict)
     fingerprints: dict[str, Fingerprint] = field(default_factory=dict)
@@ -153,6 +156,8 @@ class RunRecord:
             "git_dirty": self.git_dirty,
             "generator_used": self.generator_used,
             "seeders": self.seeders,
+            "deleted_at": iso(self.deleted_at),
+            "deleted_reason": self.deleted_reason,
         }
         if self.environment is not None:
             data["environment"] = self.environment.to_json()

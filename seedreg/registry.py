@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import timezone
 from typing import TYPE_CHECKING, Any
 
@@ -13,10 +13,14 @@ from sqlalchemy import Engine, Select, func, select
 from . import database, liveness, schema, values
 from .errors import RegistryNotFoundError, UnknownRunError, UsageError
 from .models import Environment, FingerprintRow, Param, ReplayVerdict, Run, Tag
+from .query import DEFAULT_SORT, Filters, order_by
 from .records import EnvironmentRecord, ReplayRecord, RunRecord
 
 if TYPE_CHECKING:
     from .audit import AuditReport
+    from .experiments import ExperimentSummary
+    from .sql import SqlResult
+    from .transfer import ImportReport
     from .compare import BlockComparison
     from .replay import ReplayPlan, ReplayResult
 
@@ -97,71 +101,40 @@ class Registry:
         )
         return [r.id for r in rows if liveness.crashed(r.hostname, r.pid, r.process_started, r.heartbeat_at)]
 
-    def _filtered(
-        self,
-        query: Select,
-        conn,
-        *,
-        experiment: str | Sequence[str] | None,
-        status: str | Sequence[str] | None,
-        replays: bool | None,
-    ) -> Select:
-        if experiment:
-            names = [experiment] if isinstance(experiment, str) else list(experiment)
-            query = query.where(Run.experiment.in_(names))
-        if status:
-            wanted = {status} if isinstance(status, str) else set(status)
-            unknown = wanted - {"running", "completed", "failed", "interrupted", "crashed"}
-            if unknown:
-                raise UsageError(f"unknown status {sorted(unknown)[0]!r}: use running, completed, failed, interrupted or crashed")
-            crashed = self._crashed_ids(conn) if wanted & {"running", "crashed"} else []
-            condition = Run.status.in_(wanted)
-            if "crashed" in wanted and crashed:
-                condition = condition | Run.id.in_(crashed)
-            if "running" in wanted and crashed:
-                condition = condition & Run.id.not_in(crashed)
-            query = query.where(condition)
-        # A block a replay ran that the original did not have (an "extra") has no replay_of
-        # but belongs to the replay session: it is a replay, never an original run.
-        if replays is True:
-            query = query.where(Run.replay_of.is_not(None) | Run.replay_session.is_not(None))
-        elif replays is False:
-            query = query.where(Run.replay_of.is_(None), Run.replay_session.is_(None))
-        return query
+    def filters(self, **criteria: Any) -> Filters:
+        """Validated filters (see :meth:`query.Filters.build`); ``parent`` may be an id prefix."""
+        parent = criteria.pop("parent", None)
+        return Filters.build(parent=self.resolve(parent) if parent else None, **criteria)
 
-    def runs(
-        self,
-        *,
-        experiment: str | Sequence[str] | None = None,
-        status: str | Sequence[str] | None = None,
-        replays: bool | None = None,
-        limit: int | None = 20,
-        offset: int = 0,
-    ) -> list[RunRecord]:
-        """Runs matching every filter, newest first; ``limit=None`` (or 0) for all."""
+    def _select(self, conn, query: Select, filters: Filters) -> Select:
+        return query.where(*filters.conditions(lambda: self._crashed_ids(conn)))
+
+    def runs(self, *, limit: int | None = 20, offset: int = 0, sort: str = DEFAULT_SORT,
+             filters: Filters | None = None, **criteria: Any) -> list[RunRecord]:
+        """Runs matching every filter, newest first (``sort``); ``limit=None`` (or 0) for all.
+
+        Filters (all combine): ``experiment``, ``status``, ``seed``, ``numpy`` (exact or a
+        prefix like ``"1.26"``), ``since``/``until`` (datetime, ISO text or ``"7d"``),
+        ``params``/``tags`` (a mapping of typed values, or ``"k=v"`` texts as on the command
+        line), ``replays``, ``parent``, ``deleted`` (False: hide deleted runs, the default;
+        True: only them; None: both), or ``filters`` built already. See :class:`seedreg.query.Filters`.
+        """
         if limit is not None and limit < 0 or offset < 0:
             raise UsageError("--limit and --offset must not be negative")
+        filters = filters or self.filters(**criteria)
+        ordering = order_by(sort)
         with self.engine().connect() as conn:
-            query = self._filtered(select(Run.__table__), conn, experiment=experiment, status=status, replays=replays)
-            query = query.order_by(Run.started_at.desc(), Run.id.desc()).offset(offset)
+            query = self._select(conn, select(Run.__table__), filters).order_by(*ordering).offset(offset)
             if limit:
                 query = query.limit(limit)
             rows = conn.execute(query).all()
             return self._records(conn, rows)
 
-    def count(
-        self,
-        *,
-        experiment: str | Sequence[str] | None = None,
-        status: str | Sequence[str] | None = None,
-        replays: bool | None = None,
-    ) -> int:
+    def count(self, *, filters: Filters | None = None, **criteria: Any) -> int:
         """How many runs match the filters of :meth:`runs`."""
+        filters = filters or self.filters(**criteria)
         with self.engine().connect() as conn:
-            query = self._filtered(
-                select(func.count()).select_from(Run), conn,
-                experiment=experiment, status=status, replays=replays,
-            )
+            query = self._select(conn, select(func.count()).select_from(Run), filters)
             return int(conn.execute(query).scalar_one())
 
     def resolve(self, ref: str) -> str:
@@ -220,6 +193,52 @@ class Registry:
                          created_at=_aware(r.created_at), details=json.loads(r.details))
             for r in rows
         ]
+
+    # -- at scale: summaries, raw SQL, deletion, transfer ------------------------------------
+
+    def experiments(self) -> list[ExperimentSummary]:
+        """One summary per experiment (original runs that are not deleted, and their replays' verdicts)."""
+        from .experiments import summarize
+
+        with self.engine().connect() as conn:
+            return summarize(conn)
+
+    def sql(self, statement: str) -> SqlResult:
+        """Run one read-only SQL statement; the database itself refuses any write (DESIGN §3)."""
+        from .sql import run_readonly
+
+        if not database.exists(self.url):
+            raise self._missing()
+        return run_readonly(self.url, statement)
+
+    def delete(self, ref: str, reason: str) -> RunRecord:
+        """Hide a run from ``list`` for good, keeping its row; the deletion is chained as a tombstone."""
+        from .deletion import delete
+
+        run_id = self.resolve(ref)
+        delete(self.engine(), run_id, reason)
+        return self.get(run_id)
+
+    def export(self, **criteria: Any) -> Iterator[str]:
+        """JSON lines (no newline) of the runs matching the filters of :meth:`runs`, oldest first."""
+        from .transfer import export_lines
+
+        filters = self.filters(**criteria)
+        with self.engine().connect() as conn:
+            query = self._select(conn, select(Run.__table__), filters).order_by(*order_by("started"))
+            yield from export_lines(conn, query)
+
+    def import_(self, lines: Iterable[str | bytes], progress: Callable[[int], None] | None = None) -> ImportReport:
+        """Merge exported JSON lines: new runs are written, runs already here skipped, bad lines reported.
+
+        Creates the registry when it does not exist yet. ``progress(n)`` is called as lines are written.
+        """
+        from .transfer import import_lines
+
+        engine = database.engine_for(self.url)
+        database.retrying(lambda: schema.ensure(engine, create=True), unreachable=False)
+        self._engine_checked = engine
+        return import_lines(engine, lines, progress)
 
     # -- checks ---------------------------------------------------------------------------
 
@@ -332,5 +351,6 @@ def _record(row: Any, params: dict, tags: dict, fingerprints: dict, crashed: boo
         git_commit=row.git_commit, git_dirty=row.git_dirty,
         replay_session=row.replay_session, generator_used=row.generator_used,
         seeders=json.loads(row.seeders) if row.seeders else None,
+        deleted_at=_aware(row.deleted_at), deleted_reason=row.deleted_reason,
         params=params, tags=tags, fingerprints=fingerprints,
     )

@@ -17,7 +17,7 @@ FORMATS = ("table", "json", "csv")
 RUN_COLUMNS: tuple[tuple[str, Any], ...] = (
     ("id", lambda r: r.id[:12]),
     ("experiment", lambda r: r.experiment),
-    ("status", lambda r: r.status),
+    ("status", lambda r: r.status + (" (deleted)" if r.deleted_at else "")),
     ("seed", lambda r: r.seed_text if isinstance(r.seed_text, str) else ",".join(r.seed_text)),
     ("numpy", lambda r: r.numpy_version or ""),
     ("started", lambda r: r.started_at),
@@ -58,6 +58,15 @@ def render(rows: Sequence[Sequence[Any]], headers: Sequence[str], fmt: str = "ta
     return tabulate(cells, headers=list(headers), tablefmt="simple", disable_numparse=True)
 
 
+def render_experiments(summaries: Sequence[Any], fmt: str = "table") -> str:
+    """``experiments``: one row per experiment; JSON lists the NumPy versions."""
+    from .experiments import COLUMNS
+
+    if fmt == "json":
+        return json.dumps([summary.to_json() for summary in summaries], indent=2)
+    return render([summary.row() for summary in summaries], COLUMNS, fmt)
+
+
 def render_runs(runs: Iterable[RunRecord], fmt: str = "table") -> str:
     """Runs as ``list`` prints them; JSON gives the full run objects of DESIGN §6."""
     runs = list(runs)
@@ -76,6 +85,8 @@ def render_run(run: RunRecord) -> str:
         f"status      {run.status}",
         f"seed        {seed} ({run.seed_source}{', spawn key ' + str(list(run.spawn_key)) if run.spawn_key else ''})",
     ]
+    if run.deleted_at is not None:
+        lines.append(f"deleted     {local_time(run.deleted_at)}: {run.deleted_reason} (hidden from list; see --deleted)")
     if run.parent:
         lines.append(f"parent      {run.parent}")
     if run.replay_of:
@@ -187,7 +198,8 @@ def render_replay(result: Any) -> str:
 def render_audit(report: Any) -> str:
     """The audit report for people: findings by run id, open runs, and the head to anchor."""
     lines = [f"checked {report.checked} chained run(s); chain length {report.count}"
-             + (f", {report.imported} imported" if report.imported else "")]
+             + (f", {report.imported} imported" if report.imported else "")
+             + (f", {report.tombstones} deletion(s) chained" if getattr(report, "tombstones", 0) else "")]
     for finding in report.findings:
         lines.append(f"  ✗ {finding.message}")
     for run_id, status in report.open_runs:

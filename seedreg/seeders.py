@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from .errors import SeedregError
+from .errors import SeederError
 
 if TYPE_CHECKING:
     from .seeding import Seed
@@ -43,17 +43,6 @@ DISABLE_ENV = "SEEDREG_NO_SEEDERS"
 BUILTIN = {"torch": "seedreg.seeders:TorchSeeder", "tensorflow": "seedreg.seeders:TensorFlowSeeder"}
 #: Libraries with a global RNG state and no built-in seeder: ``show`` names them when imported.
 UNSEEDED_RNG_LIBRARIES = ("cupy", "numba", "paddle", "mlx")
-
-
-class SeederError(SeedregError, RuntimeError):
-    """A library seeder failed to load, save, seed, digest or restore; ``seeder`` names it."""
-
-    exit_code = 1
-
-    def __init__(self, message: str, seeder: str, failures: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.seeder = seeder
-        self.failures = failures if failures is not None else {seeder: message}
 
 
 @runtime_checkable
@@ -180,10 +169,10 @@ class TensorFlowSeeder:
 @functools.lru_cache(maxsize=1)
 def entry_points() -> tuple[metadata.EntryPoint, ...]:
     """The ``seedreg.seeders`` entry points, read once per process (built-ins added if uninstalled)."""
-    found = list(metadata.entry_points(group=GROUP))
-    if not any(ep.value.startswith("seedreg.seeders:") for ep in found):
-        found += [metadata.EntryPoint(name, value, GROUP) for name, value in BUILTIN.items()]
-    return tuple(sorted(found, key=lambda ep: (ep.name, ep.value)))
+    found = {(ep.name, ep.value): ep for ep in metadata.entry_points(group=GROUP)}  # one per name and value
+    if not any(value.startswith("seedreg.seeders:") for _, value in found):
+        found.update({(name, value): metadata.EntryPoint(name, value, GROUP) for name, value in BUILTIN.items()})
+    return tuple(found[key] for key in sorted(found))
 
 
 @functools.lru_cache(maxsize=None)

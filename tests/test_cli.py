@@ -23,6 +23,8 @@ from helpers import seedreg_cli
 from seedreg import schema
 from seedreg.cli import cli
 
+pytestmark = pytest.mark.usefixtures("backend")  # every test runs on SQLite and PostgreSQL
+
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$")
 RUN_KEYS = {
     "id", "experiment", "seed", "seed_source", "status", "numpy_version", "python_version",
@@ -206,6 +208,7 @@ def test_list_of_an_empty_registry():
     assert as_json.exit_code == 0 and json.loads(as_json.stdout) == []
 
 
+@pytest.mark.sqlite_only  # inspects or plants a SQLite file
 def test_list_shows_a_crashed_run_without_writing(tmp_path: Path, registry_path: Path):
     code = (
         "import os, seedreg\n"
@@ -221,6 +224,7 @@ def test_list_shows_a_crashed_run_without_writing(tmp_path: Path, registry_path:
     assert query(registry_path, "SELECT status FROM runs") == [("running",)]
 
 
+@pytest.mark.sqlite_only  # inspects or plants a SQLite file
 def test_db_option_wins_over_seedreg_db(tmp_path: Path, registry_path: Path):
     other = tmp_path / "other.db"
     run_id = record(db=other)
@@ -281,6 +285,7 @@ def test_show_a_failed_run_includes_its_traceback():
 # -- db ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only  # inspects or plants a SQLite file
 def test_db_upgrade_then_current(registry_path: Path):
     created = invoke("db", "upgrade")
     assert created.exit_code == 0, created.output
@@ -293,6 +298,7 @@ def test_db_upgrade_then_current(registry_path: Path):
     assert current.stdout.strip() == f"{schema.HEAD} (head) sqlite:///{registry_path}"
 
 
+@pytest.mark.sqlite_only  # inspects or plants a SQLite file
 def test_db_current_of_an_empty_file(registry_path: Path):
     registry_path.touch()
     result = invoke("db", "current")
@@ -303,6 +309,7 @@ def test_db_current_of_an_empty_file(registry_path: Path):
 # -- user mistakes: exit 2, one line, no traceback -------------------------------------------------
 
 
+@pytest.mark.sqlite_only  # inspects or plants a SQLite file
 @pytest.mark.parametrize(
     "args",
     [("list",), ("list", "--json"), ("show", "abc"), ("show", "--last"), ("db", "current")],
@@ -349,6 +356,7 @@ def test_usage_mistakes(args, fragment, tmp_path: Path):
     assert_user_error(invoke(*[a.format(other=other) for a in args]), fragment)
 
 
+@pytest.mark.sqlite_only  # inspects or plants a SQLite file
 @pytest.mark.parametrize("args", [("list",), ("show", "--last"), ("db", "current"), ("db", "upgrade")], ids=" ".join)
 def test_a_non_seedreg_database_is_refused(args, registry_path: Path):
     with sqlite3.connect(registry_path) as conn:
@@ -358,6 +366,7 @@ def test_a_non_seedreg_database_is_refused(args, registry_path: Path):
     assert tables == {"notes"}
 
 
+@pytest.mark.sqlite_only  # inspects or plants a SQLite file
 @pytest.mark.parametrize("args", [("list",), ("show", "--last"), ("db", "current"), ("db", "upgrade")],
                          ids=" ".join)
 def test_a_file_that_is_not_a_database(args, registry_path: Path):
@@ -366,6 +375,7 @@ def test_a_file_that_is_not_a_database(args, registry_path: Path):
     assert registry_path.read_bytes() == b"this is not an SQLite file " * 10
 
 
+@pytest.mark.sqlite_only  # inspects or plants a SQLite file
 @pytest.mark.parametrize("args", [("list",), ("show", "--last"), ("db", "upgrade")], ids=" ".join)
 def test_a_newer_schema_is_refused(args, registry_path: Path):
     record()
@@ -375,6 +385,7 @@ def test_a_newer_schema_is_refused(args, registry_path: Path):
     assert query(registry_path, "SELECT version_num FROM alembic_version") == [("ffff",)]
 
 
+@pytest.mark.sqlite_only  # inspects or plants a SQLite file
 def test_db_current_names_a_newer_schema(registry_path: Path):
     record()
     with sqlite3.connect(registry_path) as conn:
@@ -414,6 +425,7 @@ IMPORTS_SNIPPET = """\
 import json, sys
 from click.testing import CliRunner
 from seedreg.cli import cli
+
 result = CliRunner().invoke(cli, sys.argv[1:], catch_exceptions=False)
 assert result.exit_code == 0, result.output
 print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})))

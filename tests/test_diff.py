@@ -13,6 +13,8 @@ import seedreg
 from helpers import seedreg_cli
 from seedreg.cli import cli
 
+pytestmark = pytest.mark.usefixtures("backend")  # every test runs on SQLite and PostgreSQL
+
 
 def invoke(*args: str) -> Result:
     result = CliRunner().invoke(cli, list(args))

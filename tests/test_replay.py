@@ -8,7 +8,6 @@ import dataclasses
 import json
 import os
 import shlex
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -22,6 +21,8 @@ import seedreg
 from helpers import run_python, seedreg_cli
 from seedreg.cli import cli
 from seedreg.compare import compare_block
+
+pytestmark = pytest.mark.usefixtures("backend")  # every test runs on SQLite and PostgreSQL
 
 PY = sys.executable
 #: Elements per chunk of a float64 array between 64 KiB and 4 MiB: 64 KiB chunks (DESIGN §2).
@@ -66,11 +67,15 @@ def replay_json(run_id: str, *extra: str) -> tuple[Result, dict]:
 
 
 def query(db: Path, sql: str, *args) -> list[tuple]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
+    """Rows of a query on the test's registry, whichever backend it is (``?`` placeholders)."""
+    from sqlalchemy import text
+
+    from seedreg import database
+
+    parts = sql.split("?")
+    named = "".join(part + (f":p{i}" if i < len(parts) - 1 else "") for i, part in enumerate(parts))
+    with database.engine_for(database.resolve_url()).connect() as conn:
+        return [tuple(row) for row in conn.execute(text(named), {f"p{i}": a for i, a in enumerate(args)})]
 
 
 def count_runs(db: Path) -> int:

@@ -281,3 +281,72 @@ def test_dask_local_cluster_tasks_record_child_runs(tmp_path, registry_path):
     assert all(c.parent == root_id and c.status == "completed" for c in children)
     assert len({c.pid for c in children} - {registry.get(root_id).pid}) >= 1  # ran in worker processes
     assert registry.audit().ok
+
+
+# -- a real PostgreSQL server of the test's own, stopped while a block is open ------------------
+
+PG_BIN = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+
+
+def _pg(*command: str) -> None:
+    line = " ".join(command)
+    argv = ["su", "postgres", "-s", "/bin/bash", "-c", line] if os.geteuid() == 0 else ["bash", "-c", line]
+    subprocess.run(argv, check=True, capture_output=True, timeout=120)
+
+
+@pytest.fixture
+def own_postgres(tmp_path_factory):
+    """A private PostgreSQL server on loopback that the test may stop and start."""
+    if not PG_BIN or not os.environ.get("SEEDREG_TEST_POSTGRES_URL"):
+        pytest.skip("needs PostgreSQL server binaries and SEEDREG_TEST_POSTGRES_URL (.ci/postgres.sh)")
+    pytest.importorskip("psycopg", reason="the postgres extra (psycopg) is not installed")
+    port = 54340 + os.getpid() % 50
+    data = Path(f"/tmp/seedreg-own-pg-{port}")
+    env = {**os.environ, "SEEDREG_PG_PORT": str(port), "SEEDREG_PG_DATA": str(data)}
+    out = subprocess.run(["bash", str(REPO / ".ci" / "postgres.sh")], env=env, capture_output=True, text=True,
+                         check=True, timeout=300).stdout
+    url = out.strip().split("=", 1)[1]
+    ctl = f"{PG_BIN[-1]} -D {data} -w"
+    start = f'{ctl} -l {data}/server.log -o "-p {port} -k {data} -c listen_addresses=127.0.0.1" start'
+    yield url, (lambda: _pg(f"{ctl} -m fast stop")), (lambda: _pg(start))
+    database.forget(url)
+    subprocess.run(["bash", "-c", f"su postgres -s /bin/bash -c '{ctl} -m immediate stop' || true"],
+                   capture_output=True)
+
+
+def test_postgres_stopped_mid_run_spools_and_sync_closes_after_restart(own_postgres, monkeypatch):
+    url, stop, start = own_postgres
+    monkeypatch.setenv("SEEDREG_DB", url)
+    monkeypatch.setenv("SEEDREG_RETRY_SECONDS", "1")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with seedreg.run("server-down", seed=11) as run:
+            run.log("before", np.arange(5))
+            stop()
+            run.log("during", np.arange(6))
+            value = int(run.rng.integers(0, 100))
+    assert run.status == "completed" and 0 <= value < 100
+    assert any("seedreg sync" in str(w.message) for w in caught)
+    start()
+    database.forget(url)
+    assert seedreg.Registry().sync() == 1
+    record = seedreg.Registry().get(run.id)
+    assert record.status == "completed" and set(record.fingerprints) == {"before", "during"}
+    assert seedreg.Registry().audit().ok
+
+
+def test_many_processes_writing_one_postgres_registry_lose_nothing(tmp_path, backend):
+    if backend != "postgres":
+        pytest.skip("the SQLite variant is test_many_processes_writing_one_sqlite_file_lose_nothing")
+    workers, blocks = 6, 20
+    script = write(tmp_path / "writer.py", WRITER)
+    procs = [subprocess.Popen([sys.executable, str(script), str(blocks), str(k)], cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for k in range(workers)]  # they also race to create the schema
+    for proc in procs:
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err
+    registry = seedreg.Registry()
+    assert registry.count(status="completed") == workers * blocks
+    report = registry.audit()
+    assert report.ok and report.count == workers * blocks

@@ -1,0 +1,83 @@
+"""``seedreg experiments``: one summary row per experiment, from a few grouped queries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from .models import ReplayVerdict, Run
+
+#: Columns of ``experiments`` in table and CSV output, in a stable order.
+COLUMNS = ("experiment", "runs", "completed", "failed", "last_run", "seeds", "numpy", "replays_identical",
+           "replays_different")
+
+
+@dataclass(frozen=True)
+class ExperimentSummary:
+    """An experiment's original runs (not deleted): counts, last start, seeds, NumPy versions, replay verdicts."""
+
+    experiment: str
+    runs: int
+    completed: int
+    failed: int
+    last_run: datetime | None  # aware UTC
+    seeds: int  # distinct seeds
+    numpy_versions: tuple[str, ...]
+    replays_identical: int  # stored replay verdicts of its runs: identical
+    replays_different: int  # different, missing or extra
+
+    def row(self) -> list[Any]:
+        """The values of :data:`COLUMNS`."""
+        return [self.experiment, self.runs, self.completed, self.failed, self.last_run, self.seeds,
+                " ".join(self.numpy_versions), self.replays_identical, self.replays_different]
+
+    def to_json(self) -> dict[str, Any]:
+        from .records import iso
+
+        return {"experiment": self.experiment, "runs": self.runs, "completed": self.completed,
+                "failed": self.failed, "last_run": iso(self.last_run), "seeds": self.seeds,
+                "numpy_versions": list(self.numpy_versions), "replays_identical": self.replays_identical,
+                "replays_different": self.replays_different}
+
+
+def _version_key(version: str) -> tuple:
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in version.split("."))
+
+
+def summarize(conn: Connection) -> list[ExperimentSummary]:
+    """Every experiment with original, not deleted runs, by name."""
+    originals = (Run.deleted_at.is_(None), Run.replay_of.is_(None), Run.replay_session.is_(None))
+    groups: dict[str, dict[str, Any]] = {}
+    query = (select(Run.experiment, Run.status, Run.numpy_version, func.count(), func.max(Run.started_at))
+             .where(*originals).group_by(Run.experiment, Run.status, Run.numpy_version))
+    for experiment, status, numpy, count, last in conn.execute(query):
+        group = groups.setdefault(experiment, {"runs": 0, "completed": 0, "failed": 0, "last": None,
+                                               "numpy": set(), "seeds": 0, "identical": 0, "different": 0})
+        group["runs"] += count
+        if status in ("completed", "failed"):
+            group[status] += count
+        if numpy:
+            group["numpy"].add(numpy)
+        if last is not None and (group["last"] is None or last > group["last"]):
+            group["last"] = last
+    seeds = select(Run.experiment, func.count(Run.seed.distinct())).where(*originals).group_by(Run.experiment)
+    for experiment, count in conn.execute(seeds):
+        groups[experiment]["seeds"] = count
+    verdicts = (select(Run.experiment, ReplayVerdict.verdict, func.count())
+                .join(Run, Run.id == ReplayVerdict.original_id)
+                .where(Run.deleted_at.is_(None)).group_by(Run.experiment, ReplayVerdict.verdict))
+    for experiment, verdict, count in conn.execute(verdicts):
+        if experiment in groups:
+            groups[experiment]["identical" if verdict == "identical" else "different"] += count
+    return [
+        ExperimentSummary(
+            experiment=name, runs=g["runs"], completed=g["completed"], failed=g["failed"],
+            last_run=None if g["last"] is None else g["last"].replace(tzinfo=timezone.utc), seeds=g["seeds"],
+            numpy_versions=tuple(sorted(g["numpy"], key=_version_key)),
+            replays_identical=g["identical"], replays_different=g["different"],
+        )
+        for name, g in sorted(groups.items())
+    ]

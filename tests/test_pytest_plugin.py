@@ -1,0 +1,223 @@
+"""The pytest plugin (seedreg/pytest_plugin.py), driven with pytester: inert by default; with
+``--seedreg`` one recorded run per test, seeded from the root seed and the node id; a failing
+randomized test names its run and the command that replays it; that replay reproduces it."""
+
+from __future__ import annotations
+
+import re
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import seedreg
+from seedreg import render, replay  # noqa: F401  (imported once, see imported_once)
+from seedreg.pytest_plugin import node_seed
+
+pytest_plugins = ["pytester"]
+
+#: The plugin loads from its pytest11 entry point (named explicitly in an install without one);
+#: Hypothesis's plugin is left out only because re-importing it costs half a second per run.
+PLUGIN = [*([] if any(ep.value == "seedreg.pytest_plugin" for ep in metadata.entry_points(group="pytest11"))
+            else ["-p", "seedreg.pytest_plugin"]), "-p", "no:hypothesispytest", "-p", "no:cacheprovider"]
+
+RANDOMIZED = """
+    import random
+    import numpy as np
+
+    def test_ok(seedreg_run):
+        seedreg_run.log("draws", np.random.randint(0, 1000, 8))
+
+    def test_unlucky(seedreg_run):
+        data = np.random.permutation(20)
+        seedreg_run.log("data", data)
+        noise = seedreg_run.rng.normal(size=3)
+        seedreg_run.log("noise", noise)
+        assert data[0] > 100, f"first={data[0]} pick={random.randrange(1000)}"
+"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def imported_once(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Import what a recorded run needs before the in-process runs: pytester drops the modules first
+    imported inside one, and NumPy (like the dialects Alembic registers) cannot be imported twice."""
+    registry = tmp_path_factory.mktemp("warm") / "warm.db"
+    with seedreg.run("warm-up", seed=1, db=registry) as run:
+        run.log("x", np.zeros(2))
+    seedreg.Registry(registry).diff(run.id, run.id)
+
+
+def runs(path: Path) -> list[seedreg.RunRecord]:
+    return seedreg.Registry(path).runs(limit=None)
+
+
+def reproduce_command(output: str, nodeid: str) -> list[str]:
+    (line,) = {line.strip() for line in output.splitlines() if line.strip().startswith("reproduce: ")
+               and line.strip().endswith(nodeid)}
+    return line.removeprefix("reproduce: ").split()
+
+
+def test_inert_without_the_option(pytester: pytest.Pytester, registry_path: Path):
+    pytester.makepyfile("""
+        import numpy as np
+
+        def test_draws():
+            np.random.random()
+
+        def test_fixture(seedreg_run):
+            pass
+    """)
+    result = pytester.runpytest_inprocess(*PLUGIN)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*the seedreg_run fixture needs `pytest --seedreg`*"])
+    assert "seedreg: root seed" not in result.stdout.str()
+    assert not registry_path.exists()  # no registry opened, none created
+
+
+def test_each_test_runs_in_a_recorded_block_seeded_from_root_and_node_id(pytester: pytest.Pytester,
+                                                                        registry_path: Path):
+    pytester.makepyfile(test_a="""
+        import random
+        import numpy as np
+        import pytest
+        from seedreg.pytest_plugin import node_seed
+
+        @pytest.fixture
+        def data():
+            return np.random.randint(0, 10**6, 3)   # fixtures run inside the test's block too
+
+        @pytest.mark.parametrize("n", [1, 2])
+        def test_streams(request, seedreg_run, data, n):
+            seed = node_seed(5, request.node.nodeid)
+            assert seedreg_run.seed == tuple(seed) and seedreg_run.experiment == request.node.nodeid
+            legacy = np.random.RandomState(seed)
+            assert list(data) == list(legacy.randint(0, 10**6, 3))
+            assert np.random.random() == legacy.random_sample()
+            assert seedreg_run.rng.random() == np.random.default_rng(seed).random()
+            seedreg_run.log("data", data)
+
+        @pytest.mark.skip(reason="not recorded")
+        def test_skipped():
+            pass
+    """)
+    result = pytester.runpytest_inprocess(*PLUGIN, "--seedreg", "--seedreg-seed", "5")
+    result.assert_outcomes(passed=2, skipped=1)
+    result.stdout.fnmatch_lines(["seedreg: root seed 5; registry sqlite:///*registry.db",
+                                 "2 run(s) recorded in *registry.db, root seed 5"])
+    recorded = {r.experiment: r for r in runs(registry_path)}
+    assert set(recorded) == {"test_a.py::test_streams[1]", "test_a.py::test_streams[2]"}
+    for nodeid, record in recorded.items():
+        assert record.status == "completed" and list(record.seed) == node_seed(5, nodeid)
+        assert record.tags["pytest.nodeid"] == nodeid and record.tags["pytest.root_seed"] == "5"
+        assert "data" in record.fingerprints
+    assert len({r.tags["pytest.session"] for r in recorded.values()}) == 1
+
+
+def test_a_tests_seed_does_not_depend_on_order_or_selection(pytester: pytest.Pytester, registry_path: Path):
+    pytester.makepyfile(test_b="""
+        import numpy as np
+
+        def test_one(seedreg_run):
+            seedreg_run.log("x", np.random.random(4))
+
+        def test_two(seedreg_run):
+            seedreg_run.log("x", np.random.random(4))
+    """)
+    pytester.runpytest_inprocess(*PLUGIN, "--seedreg-seed", "77").assert_outcomes(passed=2)
+    pytester.runpytest_inprocess(*PLUGIN, "--seedreg-seed", "77", "test_b.py::test_two").assert_outcomes(passed=1)
+    pytester.runpytest_inprocess(*PLUGIN, "--seedreg-seed", "77", "-k", "two or one",
+                                 "test_b.py::test_two", "test_b.py::test_one").assert_outcomes(passed=2)
+    two = [r for r in runs(registry_path) if r.experiment == "test_b.py::test_two"]
+    assert len(two) == 3
+    assert len({r.seed for r in two}) == 1 and len({str(r.fingerprints["x"]) for r in two}) == 1
+    one = [r for r in runs(registry_path) if r.experiment == "test_b.py::test_one"]
+    assert one[0].seed != two[0].seed
+
+
+def test_a_drawn_root_seed_is_printed_and_recorded(pytester: pytest.Pytester, registry_path: Path):
+    pytester.makepyfile("def test_x(seedreg_run):\n    pass\n")
+    result = pytester.runpytest_inprocess(*PLUGIN, "--seedreg")
+    result.assert_outcomes(passed=1)
+    match = re.search(r"seedreg: root seed (\d+) \(drawn: --seedreg-seed \1 repeats it\)", result.stdout.str())
+    assert match, result.stdout.str()
+    (record,) = runs(registry_path)
+    assert record.tags["pytest.root_seed"] == match.group(1)
+    assert list(record.seed) == node_seed(int(match.group(1)), record.experiment)
+
+
+def test_failing_randomized_test_is_recorded_and_its_replay_reproduces_the_failure(pytester: pytest.Pytester,
+                                                                                  registry_path: Path):
+    pytester.makepyfile(test_rand=RANDOMIZED)
+    first = pytester.runpytest_subprocess(*PLUGIN, "--seedreg")
+    first.assert_outcomes(passed=1, failed=1)
+    nodeid = "test_rand.py::test_unlucky"
+    (failed,) = [r for r in runs(registry_path) if r.experiment == nodeid]
+    assert failed.status == "failed" and "AssertionError" in failed.error
+    output = first.stdout.str()
+    assert f"run {failed.id} (seed [" in output  # the failure's own report section names the run
+    command = reproduce_command(output, nodeid)
+    assert command == ["pytest", "--seedreg-replay", failed.id, nodeid]
+    message = re.search(r"AssertionError: (first=\d+ pick=\d+)", output).group(1)
+
+    replayed = pytester.runpytest_subprocess(*PLUGIN, *command[1:])
+    replayed.assert_outcomes(failed=1)  # the same test fails again ...
+    text = replayed.stdout.str()
+    assert f"AssertionError: {message}" in text  # ... with the same random values
+    assert f"seedreg: replaying run {failed.id} ({nodeid}) with its recorded seed" in text
+    replayed.stdout.fnmatch_lines([f"{failed.id[:12]} -> * {nodeid}  IDENTICAL", "*✓ data*identical",
+                                 "*✓ noise*identical", "*✓ rng state*identical", "*✓ status*failed",
+                                 "seedreg replay verdict: identical (the original failed run is reproduced)"])
+    (again,) = seedreg.Registry(registry_path).runs(replays=True)
+    assert again.replay_of == failed.id and again.seed == failed.seed and again.seed_source == "replay"
+    assert again.status == "failed" and again.fingerprints == failed.fingerprints
+    assert again.rng_digest == failed.rng_digest
+    (verdict,) = seedreg.Registry(registry_path).replays_of(failed.id)
+    assert verdict.verdict == "identical" and verdict.replay == again.id
+
+
+def test_a_replay_that_differs_exits_non_zero_even_when_the_test_passes(pytester: pytest.Pytester,
+                                                                       registry_path: Path):
+    test_file = pytester.makepyfile(test_c="""
+        import numpy as np
+
+        def test_flaky(seedreg_run):
+            seedreg_run.log("x", np.random.random(3))
+            assert False, "recorded as failing"
+    """)
+    pytester.runpytest_inprocess(*PLUGIN, "--seedreg").assert_outcomes(failed=1)
+    (original,) = runs(registry_path)
+    test_file.write_text(test_file.read_text().replace('assert False, "recorded as failing"', "np.random.random()"))
+    result = pytester.runpytest_inprocess(*PLUGIN, "--seedreg-replay", original.id[:10], "test_c.py::test_flaky")
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*DIFFERENT", "*✓ x*identical", "*✗ rng state*different",
+                                 "*✗ status*failed -> completed", "seedreg replay verdict: different*"])
+    (verdict,) = seedreg.Registry(registry_path).replays_of(original.id)
+    assert verdict.verdict == "different"
+
+
+def test_replay_refuses_runs_it_cannot_replay(pytester: pytest.Pytester, registry_path: Path):
+    with seedreg.run("not-a-test", seed=1) as run:
+        pass
+    pytester.makepyfile(test_d="def test_x(seedreg_run):\n    pass\n")
+    result = pytester.runpytest_inprocess(*PLUGIN, "--seedreg-replay", run.id)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "was not recorded by `pytest --seedreg`; use `seedreg replay`" in result.stderr.str()
+    result = pytester.runpytest_inprocess(*PLUGIN, "--seedreg-replay", "ffffffff")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR and "no run matches 'ffffffff'" in result.stderr.str()
+    result = pytester.runpytest_inprocess(*PLUGIN, "--seedreg-replay", run.id, "--seedreg-seed", "3")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR and "drop --seedreg-seed" in result.stderr.str()
+    result = pytester.runpytest_inprocess(*PLUGIN, "--seedreg-seed", "-1")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR and "root seed must be an int" in result.stderr.str()
+
+
+def test_node_seed_is_the_documented_rule():
+    import blake3
+
+    digest = blake3.blake3(b"tests/test_x.py::test_y[1]").digest()
+    words = [int.from_bytes(digest[i:i + 4], "little") for i in range(0, 16, 4)]
+    assert node_seed(9, "tests/test_x.py::test_y[1]") == [9, *words]
+    # pinned: a test's seed must never change between seedreg releases
+    assert node_seed(0, "a::b") == [0, 2778209917, 2513374292, 2816121254, 2650732700]
+    assert node_seed(2**127, "a::b")[1:] == node_seed(0, "a::b")[1:]
