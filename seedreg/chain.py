@@ -18,6 +18,7 @@ from typing import Any
 import blake3
 from sqlalchemy import Connection, select
 
+from . import bulk
 from .database import utcnow
 from .environment import EnvironmentSnapshot
 from .models import ChainHead, ChainLink, Environment, FingerprintRow, Param, Run, Tag
@@ -155,17 +156,20 @@ def extend(conn: Connection, links: Sequence[tuple[str, str, str]], *, imported:
     head = conn.execute(
         select(ChainHead.count, ChainHead.head).where(ChainHead.id == 1).with_for_update()
     ).one()
-    previous, seq, now, rows = head.head, head.count, utcnow(), []
+    previous, seq, rows = head.head, head.count, []
     for run_id, kind, digest in links:
         seq += 1
         previous = link_digest(previous, digest)
-        rows.append({"seq": seq, "run_id": run_id, "kind": kind, "record_digest": digest, "link_digest": previous,
-                     "record_version": RECORD_VERSION, "imported": imported, "linked_at": now})
-    if all(row["kind"] == "record" for row in rows):  # the column's default (and 0002's migration predates it)
-        for row in rows:
-            del row["kind"]
+        rows.append((seq, run_id, kind, digest, previous))
     if rows:
-        conn.execute(ChainLink.__table__.insert(), rows)
+        now = utcnow()
+        tail = (RECORD_VERSION, imported, now)
+        columns = ["seq", "run_id", "kind", "record_digest", "link_digest", "record_version", "imported", "linked_at"]
+        if all(row[2] == "record" for row in rows):  # the column's default (migration 0002 predates the column)
+            columns.remove("kind")
+            rows = [(row[0], row[1], *row[3:]) for row in rows]
+        table = ChainLink.__table__
+        bulk.insert_rows(conn, table, columns, bulk.prepare(conn, table, columns, [row + tail for row in rows]))
         conn.execute(ChainHead.__table__.update().where(ChainHead.id == 1), {"count": seq, "head": previous})
     return previous
 

@@ -184,7 +184,7 @@ def audit(runs: tuple[str, ...], expect_head: str | None, data: tuple[str, ...],
                 raise CliError(f"--data takes NAME=PATH, not {item!r}")
             checks.append(registry.check_data(runs[0], name, path))
     if sys.stderr.isatty() and not runs and not as_json:
-        with click.progressbar(length=registry.count(), label="auditing", file=sys.stderr) as bar:
+        with click.progressbar(length=registry.count(deleted=None), label="auditing", file=sys.stderr) as bar:
             report = registry.audit(runs, expect_head=expect_head, progress=bar.update)
     else:
         report = registry.audit(runs, expect_head=expect_head)

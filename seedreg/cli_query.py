@@ -15,6 +15,9 @@ from .cli import CliError, cli, db_option, output_options
 from .models import STATUSES
 from .registry import Registry
 
+#: ``list`` counts the runs that match up to this many, to say how many more exist.
+COUNT_CAP = 1000
+
 
 def filter_options(command: Callable) -> Callable:
     """The filters of ``list`` and ``export``, passed on as one ``filters`` dict for :meth:`Registry.runs`."""
@@ -45,7 +48,7 @@ def filter_options(command: Callable) -> Callable:
                 numpy: str | None, since: str | None, until: str | None, params: tuple[str, ...],
                 tags: tuple[str, ...], replays: bool | None, parent: str | None, deleted: bool,
                 **kwargs: Any) -> Any:
-        filters = {"experiment": experiment or None, "status": status or None, "seed": seed or None,
+        filters = {"experiment": experiment or None, "status": status or None, "seed": list(seed) or None,
                    "numpy": numpy, "since": since, "until": until, "params": params or None, "tags": tags or None,
                    "replays": replays, "parent": parent, "deleted": None if deleted else False}
         return command(*args, filters=filters, **kwargs)
@@ -75,11 +78,12 @@ def list_runs(filters: dict[str, Any], limit: int, offset: int, sort: str, db: s
     else:
         click.echo("no runs match", err=True)
     if limit and len(runs) == limit:
-        total = registry.count(filters=built)
+        total = registry.count(filters=built, cap=COUNT_CAP)  # an exact total of a huge match costs a scan
         if total > offset + limit:
             shown = f"the newest {limit}" if sort == "-started" and not offset else (
                 f"runs {offset + 1}-{offset + limit}" if offset else f"{limit}")
-            click.echo(f"showing {shown} of {total} runs; --limit 0 shows all", err=True)
+            of = f"more than {COUNT_CAP:,}" if total > COUNT_CAP else f"{total}"
+            click.echo(f"showing {shown} of {of} runs; --limit 0 shows all", err=True)
 
 
 @cli.command()

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, select, text
 
-from .models import ReplayVerdict, Run
+from .models import ORIGINAL_RUNS, ReplayVerdict, Run
 
 #: Columns of ``experiments`` in table and CSV output, in a stable order.
 COLUMNS = ("experiment", "runs", "completed", "failed", "last_run", "seeds", "numpy", "replays_identical",
@@ -48,23 +48,30 @@ def _version_key(version: str) -> tuple:
 
 
 def summarize(conn: Connection) -> list[ExperimentSummary]:
-    """Every experiment with original, not deleted runs, by name."""
-    originals = (Run.deleted_at.is_(None), Run.replay_of.is_(None), Run.replay_session.is_(None))
+    """Every experiment with original, not deleted runs, by name.
+
+    Both queries read the covering index ``ix_runs_summary`` in its order (experiment, seed,
+    status, NumPy, start): grouped there first, only the small groups are sorted again.
+    """
+    originals = text(ORIGINAL_RUNS)
     groups: dict[str, dict[str, Any]] = {}
-    query = (select(Run.experiment, Run.status, Run.numpy_version, func.count(), func.max(Run.started_at))
-             .where(*originals).group_by(Run.experiment, Run.status, Run.numpy_version))
+    fine = (select(Run.experiment, Run.seed, Run.status, Run.numpy_version, func.count().label("n"),
+                   func.max(Run.started_at).label("last"))
+            .where(originals).group_by(Run.experiment, Run.seed, Run.status, Run.numpy_version).subquery())
+    query = (select(fine.c.experiment, fine.c.status, fine.c.numpy_version, func.sum(fine.c.n), func.max(fine.c.last))
+             .group_by(fine.c.experiment, fine.c.status, fine.c.numpy_version))
     for experiment, status, numpy, count, last in conn.execute(query):
         group = groups.setdefault(experiment, {"runs": 0, "completed": 0, "failed": 0, "last": None,
                                                "numpy": set(), "seeds": 0, "identical": 0, "different": 0})
-        group["runs"] += count
+        group["runs"] += int(count)
         if status in ("completed", "failed"):
-            group[status] += count
+            group[status] += int(count)
         if numpy:
             group["numpy"].add(numpy)
         if last is not None and (group["last"] is None or last > group["last"]):
             group["last"] = last
-    seeds = select(Run.experiment, func.count(Run.seed.distinct())).where(*originals).group_by(Run.experiment)
-    for experiment, count in conn.execute(seeds):
+    pairs = select(Run.experiment, Run.seed).where(originals).distinct().subquery()
+    for experiment, count in conn.execute(select(pairs.c.experiment, func.count()).group_by(pairs.c.experiment)):
         groups[experiment]["seeds"] = count
     verdicts = (select(Run.experiment, ReplayVerdict.verdict, func.count())
                 .join(Run, Run.id == ReplayVerdict.original_id)

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -31,6 +32,8 @@ SEED_KINDS = ("int", "sequence", "seedsequence")
 VERDICTS = ("identical", "different", "missing", "extra")
 VALUE_TYPES = ("int", "float", "bool", "str", "null", "json")
 LINK_KINDS = ("record", "tombstone")
+#: Original runs (not replays) that are not deleted: what ``experiments`` summarizes.
+ORIGINAL_RUNS = "deleted_at IS NULL AND coalesce(replay_of, replay_session) IS NULL"
 
 
 class Base(DeclarativeBase):
@@ -63,7 +66,11 @@ class Run(Base):
         CheckConstraint(f"seed_source IN {SEED_SOURCES!r}", name="ck_runs_seed_source"),
         CheckConstraint(f"seed_kind IN {SEED_KINDS!r}", name="ck_runs_seed_kind"),
         Index("ix_runs_started_at", "started_at"),
-        Index("ix_runs_experiment_started_at", "experiment", "started_at"),
+        # Covering the experiment filter of `list` in its order, deleted runs included (0004).
+        Index("ix_runs_experiment_order", "experiment", "started_at", "id", "deleted_at"),
+        # Covering `experiments`: the original runs that are not deleted (0004).
+        Index("ix_runs_summary", "experiment", "seed", "status", "numpy_version", "started_at",
+              sqlite_where=text(ORIGINAL_RUNS), postgresql_where=text(ORIGINAL_RUNS)),
         Index("ix_runs_seed", "seed"),
         Index("ix_runs_status", "status"),
         Index("ix_runs_numpy_version", "numpy_version"),

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, or_
+from sqlalchemy import ColumnElement, Connection, and_, exists, func, or_, select
 
 from . import values
 from .errors import UsageError
@@ -100,7 +100,7 @@ class Filters:
         *,
         experiment: str | Sequence[str] | None = None,
         status: str | Sequence[str] | None = None,
-        seed: int | str | Sequence[int | str] | None = None,
+        seed: int | str | tuple[int, ...] | Sequence[int | str | tuple[int, ...]] | None = None,
         numpy: str | None = None,
         since: str | datetime | None = None,
         until: str | datetime | None = None,
@@ -111,7 +111,11 @@ class Filters:
         deleted: bool | None = False,
         now: datetime | None = None,
     ) -> Filters:
-        """Validate user filters (UsageError with one clear line for a bad one)."""
+        """Validate user filters (UsageError with one clear line for a bad one).
+
+        ``seed``: an int, a decimal string, a tuple of ints (one sequence seed, as ``run.seed``
+        gives it) or ``"1,2"``; a list of these matches any of them.
+        """
         statuses = _strings(status)
         unknown = sorted(set(statuses) - set(STATUSES))
         if unknown:
@@ -123,7 +127,7 @@ class Filters:
         return cls(
             experiment=_strings(experiment),
             status=statuses,
-            seed=tuple(seed_text(s) for s in (() if seed is None else [seed] if isinstance(seed, (int, str)) else seed)),
+            seed=tuple(seed_text(s) for s in _seeds(seed)),
             numpy=numpy.strip() if numpy is not None else None,
             since=start,
             until=end,
@@ -134,8 +138,15 @@ class Filters:
             deleted=deleted,
         )
 
-    def conditions(self, crashed_ids: Callable[[], Sequence[str]]) -> list[ColumnElement[bool]]:
-        """SQL conditions on ``runs``; ``crashed_ids`` is asked only when running/crashed matter."""
+    def conditions(self, crashed_ids: Callable[[], Sequence[str]],
+                   common: frozenset[str] = frozenset()) -> list[ColumnElement[bool]]:
+        """SQL conditions on ``runs``; ``crashed_ids`` is asked only when running/crashed matter.
+
+        A filter named in ``common`` (see :func:`plan`) matches many runs: it is written so that
+        no index is driven by it, and the runs are walked in order (stopping at the limit)
+        instead of every match being fetched and sorted. A common param or tag is probed per
+        run (``EXISTS``); a selective one gives its run ids from a covering index (``IN``).
+        """
         where: list[ColumnElement[bool]] = []
         if self.deleted is False:
             where.append(Run.deleted_at.is_(None))
@@ -144,12 +155,11 @@ class Filters:
         if self.experiment:
             where.append(Run.experiment.in_(self.experiment))
         if self.status:
-            where.append(_status_condition(set(self.status), crashed_ids))
+            where.append(_status_condition(set(self.status), crashed_ids, "status" in common))
         if self.seed:
-            where.append(Run.seed.in_(self.seed))
+            where.append(_walked(Run.seed, "seed" in common).in_(self.seed))
         if self.numpy:
-            where.append(or_(Run.numpy_version == self.numpy,
-                             and_(Run.numpy_version >= self.numpy + ".", Run.numpy_version < self.numpy + "/")))
+            where.append(_numpy_condition(self.numpy, "numpy" in common))
         if self.since is not None:
             where.append(Run.started_at >= self.since)
         if self.until is not None:
@@ -160,12 +170,59 @@ class Filters:
         # but belongs to the replay session: it is a replay, never an original run.
         if self.replays is True:
             where.append(Run.replay_of.is_not(None) | Run.replay_session.is_not(None))
-        elif self.replays is False:
-            where.append(Run.replay_of.is_(None) & Run.replay_session.is_(None))
-        for table, matches in ((Param, self.params), (Tag, self.tags)):
-            for match in matches:
+        elif self.replays is False:  # nearly every run: never drive an index by it
+            where.append(func.coalesce(Run.replay_of, Run.replay_session).is_(None))
+        for name, table, match in self.values():
+            if name in common:
                 where.append(exists().where(table.run_id == Run.id, match.condition(table)))
+            else:
+                where.append(Run.id.in_(select(table.run_id).where(match.condition(table))))
         return where
+
+    def values(self) -> list[tuple[str, Any, ValueMatch]]:
+        """The param and tag filters, each with a name for :func:`plan` and its table."""
+        return ([(f"param:{i}", Param, m) for i, m in enumerate(self.params)]
+                + [(f"tag:{i}", Tag, m) for i, m in enumerate(self.tags)])
+
+
+#: A filter matching at least this many runs is "common" (see :func:`plan`).
+COMMON = 5000
+
+
+def plan(conn: Connection, filters: Filters) -> frozenset[str] | None:
+    """Which filters match many runs (``COMMON`` or more), or None when one matches no run at all.
+
+    SQLite plans without statistics: it takes any indexed equality as selective, so a common
+    status, NumPy version, seed or param would have it fetch and sort every match. A capped
+    count through each filter's own index (at most ``COMMON`` index entries) tells them apart.
+    """
+    probes: list[tuple[str, Any]] = []
+    if filters.status and not set(filters.status) & {"running", "crashed"}:
+        probes.append(("status", select(Run.id).where(Run.status.in_(filters.status))))
+    if filters.seed:
+        probes.append(("seed", select(Run.id).where(Run.seed.in_(filters.seed))))
+    if filters.numpy:
+        probes.append(("numpy", select(Run.id).where(_numpy_condition(filters.numpy, False))))
+    for name, table, match in filters.values():
+        probes.append((name, select(table.run_id).where(match.condition(table))))
+    common = set()
+    for name, query in probes:
+        found = conn.execute(select(func.count()).select_from(query.limit(COMMON).subquery())).scalar_one()
+        if found == 0:
+            return None
+        if found >= COMMON:
+            common.add(name)
+    return frozenset(common)
+
+
+def _walked(column: Any, common: bool) -> Any:
+    """The column, or for a common value an expression of it that no index serves."""
+    return func.coalesce(column, "") if common else column
+
+
+def _numpy_condition(version: str, common: bool) -> ColumnElement[bool]:
+    column = _walked(Run.numpy_version, common)
+    return or_(column == version, and_(column >= version + ".", column < version + "/"))
 
 
 def order_by(sort: str = DEFAULT_SORT) -> list[ColumnElement[Any]]:
@@ -226,15 +283,25 @@ def seed_text(seed: int | str | Sequence[int]) -> str:
     return json.dumps([str(n) for n in numbers]) if many else str(numbers[0])
 
 
-def _status_condition(wanted: set[str], crashed_ids: Callable[[], Sequence[str]]) -> ColumnElement[bool]:
+def _status_condition(wanted: set[str], crashed_ids: Callable[[], Sequence[str]],
+                      common: bool = False) -> ColumnElement[bool]:
     """Status as readers show it: a ``running`` run whose process is gone is ``crashed``."""
     crashed = list(crashed_ids()) if wanted & {"running", "crashed"} else []
-    condition: ColumnElement[bool] = Run.status.in_(sorted(wanted))
+    condition: ColumnElement[bool] = _walked(Run.status, common).in_(sorted(wanted))
     if "crashed" in wanted and crashed:
         condition = condition | Run.id.in_(crashed)
     if "running" in wanted and crashed:
         condition = condition & Run.id.not_in(crashed)
     return condition
+
+
+def _seeds(seed: Any) -> list[Any]:
+    """Seeds to match: one int, str or tuple (a sequence seed, as ``run.seed`` gives it), or a list of them."""
+    if seed is None:
+        return []
+    if isinstance(seed, (int, str, tuple)):
+        return [seed]
+    return list(seed)
 
 
 def _strings(value: str | Sequence[str] | None) -> tuple[str, ...]:

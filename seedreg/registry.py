@@ -13,14 +13,14 @@ from sqlalchemy import Engine, Select, func, select
 from . import database, liveness, schema, values
 from .errors import RegistryNotFoundError, UnknownRunError, UsageError
 from .models import Environment, FingerprintRow, Param, ReplayVerdict, Run, Tag
-from .query import DEFAULT_SORT, Filters, order_by
+from .query import DEFAULT_SORT, Filters, order_by, plan
 from .records import EnvironmentRecord, ReplayRecord, RunRecord
 
 if TYPE_CHECKING:
     from .audit import AuditReport
     from .experiments import ExperimentSummary
     from .sql import SqlResult
-    from .transfer import ImportReport
+    from .importer import ImportReport
     from .compare import BlockComparison
     from .replay import ReplayPlan, ReplayResult
 
@@ -106,8 +106,12 @@ class Registry:
         parent = criteria.pop("parent", None)
         return Filters.build(parent=self.resolve(parent) if parent else None, **criteria)
 
-    def _select(self, conn, query: Select, filters: Filters) -> Select:
-        return query.where(*filters.conditions(lambda: self._crashed_ids(conn)))
+    def _select(self, conn, query: Select, filters: Filters) -> Select | None:
+        """``query`` narrowed by the filters; None when no run can match (a param value nobody has)."""
+        common = plan(conn, filters)
+        if common is None:
+            return None
+        return query.where(*filters.conditions(lambda: self._crashed_ids(conn), common))
 
     def runs(self, *, limit: int | None = 20, offset: int = 0, sort: str = DEFAULT_SORT,
              filters: Filters | None = None, **criteria: Any) -> list[RunRecord]:
@@ -124,18 +128,25 @@ class Registry:
         filters = filters or self.filters(**criteria)
         ordering = order_by(sort)
         with self.engine().connect() as conn:
-            query = self._select(conn, select(Run.__table__), filters).order_by(*ordering).offset(offset)
+            query = self._select(conn, select(Run.__table__), filters)
+            if query is None:
+                return []
+            query = query.order_by(*ordering).offset(offset)
             if limit:
                 query = query.limit(limit)
             rows = conn.execute(query).all()
             return self._records(conn, rows)
 
-    def count(self, *, filters: Filters | None = None, **criteria: Any) -> int:
-        """How many runs match the filters of :meth:`runs`."""
+    def count(self, *, filters: Filters | None = None, cap: int | None = None, **criteria: Any) -> int:
+        """How many runs match the filters of :meth:`runs`; with ``cap``, counting stops above it."""
         filters = filters or self.filters(**criteria)
         with self.engine().connect() as conn:
-            query = self._select(conn, select(func.count()).select_from(Run), filters)
-            return int(conn.execute(query).scalar_one())
+            query = self._select(conn, select(Run.id), filters)
+            if query is None:
+                return 0
+            if cap is not None:
+                query = query.limit(cap + 1)
+            return int(conn.execute(select(func.count()).select_from(query.subquery())).scalar_one())
 
     def resolve(self, ref: str) -> str:
         """The full id of the one run whose id starts with ``ref`` (like git)."""
@@ -225,15 +236,16 @@ class Registry:
 
         filters = self.filters(**criteria)
         with self.engine().connect() as conn:
-            query = self._select(conn, select(Run.__table__), filters).order_by(*order_by("started"))
-            yield from export_lines(conn, query)
+            query = self._select(conn, select(Run.__table__), filters)
+            if query is not None:
+                yield from export_lines(conn, query.order_by(*order_by("started")))
 
     def import_(self, lines: Iterable[str | bytes], progress: Callable[[int], None] | None = None) -> ImportReport:
         """Merge exported JSON lines: new runs are written, runs already here skipped, bad lines reported.
 
         Creates the registry when it does not exist yet. ``progress(n)`` is called as lines are written.
         """
-        from .transfer import import_lines
+        from .importer import import_lines
 
         engine = database.engine_for(self.url)
         database.retrying(lambda: schema.ensure(engine, create=True), unreachable=False)

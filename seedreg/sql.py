@@ -88,7 +88,10 @@ def _sqlite(url: str, statement: str) -> SqlResult:
 
 
 def _postgres(url: str, statement: str) -> SqlResult:
-    import psycopg
+    try:
+        import psycopg
+    except ImportError:
+        raise UsageError("seedreg sql on PostgreSQL needs psycopg: pip install 'seedreg[postgres]'") from None
 
     parsed = make_url(url)
     conninfo = parsed.set(drivername="postgresql").render_as_string(hide_password=False)

@@ -1,26 +1,26 @@
-"""``export`` / ``import``: runs as JSON lines, merged into another registry idempotently by run id.
+"""The export format: runs as JSON lines, written by ``export`` and checked line by line for ``import``.
 
 One line per run (format ``seedreg-run/1``): every ``runs`` column as stored (times as ISO 8601
 UTC), its environment, params and tags as ``[key, value_type, text]``, fingerprints with their
 chunk digests (base64), the run's record digest from the audit chain, its deletion, and the
 replay verdicts stored for it. Import recomputes each line's record digest and refuses a line
 that does not give it, so a merged registry still audits clean: imported runs keep their
-original digest and are appended to the local chain as imported links.
+original digest and are appended to the local chain as imported links (:mod:`seedreg.importer`).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import math
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Boolean, Connection, DateTime, Engine, Float, Integer, select
+from sqlalchemy import Boolean, Connection, DateTime, Dialect, Float, Integer, select
 
-from . import chain, database
+from . import chain
 from .environment import EnvironmentSnapshot
 from .models import (
     SEED_KINDS,
@@ -28,7 +28,6 @@ from .models import (
     STATUSES,
     VALUE_TYPES,
     VERDICTS,
-    ChainHead,
     ChainLink,
     Environment,
     FingerprintRow,
@@ -39,7 +38,7 @@ from .models import (
 )
 
 FORMAT = "seedreg-run/1"
-#: Runs written per transaction on import (and read per query on export).
+#: Runs read per query on export.
 BATCH = 5000
 _LOOKUP = 500  # ids per IN (...) lookup
 
@@ -49,34 +48,19 @@ _ENV_FIELDS = ("digest", "python_version", "python_implementation", "platform", 
                "blas", "packages")
 _FP_FIELDS = ("name", "seq", "algorithm", "digest", "kind", "dtype", "shape", "chunk_elems", "chunks", "kept",
               "logged_at")
+#: Column order of the rows a :class:`Line` carries, as :mod:`seedreg.importer` inserts them.
+RUN_INSERT = [c.name for c in _RUN_COLUMNS] + ["deleted_at", "deleted_reason", "environment_id"]
+VALUE_INSERT = ["run_id", "key", "value_type", "text", "num"]
+FP_INSERT = ["run_id", *_FP_FIELDS]
 _VERDICT_FIELDS = ("session", "original", "replay", "verdict", "details", "created_at")
 _KEYS = {"format", "run", "environment", "params", "tags", "fingerprints", "record_digest", "deleted", "replays"}
 _ID = re.compile(r"^[0-9a-f]{32}$")
 _CHOICES = {"status": STATUSES, "seed_kind": SEED_KINDS, "seed_source": SEED_SOURCES}
 
-Progress = Callable[[int], None]
 
 
 class LineError(ValueError):
     """A line that cannot be imported; the message says why."""
-
-
-@dataclass
-class ImportReport:
-    """What an import did: runs written, runs already present, lines refused (number, reason)."""
-
-    imported: int = 0
-    skipped: int = 0
-    verdicts: int = 0
-    rejected: list[tuple[int, str]] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.rejected
-
-    def to_json(self) -> dict[str, Any]:
-        return {"imported": self.imported, "skipped": self.skipped, "verdicts": self.verdicts,
-                "rejected": [{"line": n, "error": e} for n, e in self.rejected]}
 
 
 # -- export ---------------------------------------------------------------------------------
@@ -126,7 +110,7 @@ def _related(conn: Connection, ids: Sequence[str]) -> tuple[dict, dict, dict, di
     fps: dict[str, list] = {}
     digests: dict[str, str] = {}
     verdicts: dict[str, list] = {}
-    for part in _parts(ids):
+    for part in parts(ids):
         for table, into in ((Param, params), (Tag, tags)):
             query = select(table.run_id, table.key, table.value_type, table.text).where(table.run_id.in_(part))
             for run_id, key, value_type, text in conn.execute(query.order_by(table.run_id, table.key)):
@@ -153,19 +137,23 @@ def _related(conn: Connection, ids: Sequence[str]) -> tuple[dict, dict, dict, di
 # -- reading a line -------------------------------------------------------------------------
 
 
-@dataclass
-class Line:
-    """One validated line, ready to write."""
+class Line(NamedTuple):
+    """One validated line: its rows ready to insert (values prepared for the target database).
+
+    A tuple, so that passing lines from a worker process is cheap.
+    """
 
     number: int
-    run: dict[str, Any]
+    run_id: str
+    refs: tuple[str, ...]  # the runs it refers to (parent, replay_of): they must exist first
     environment: dict[str, Any]
-    params: list[dict[str, Any]]
-    tags: list[dict[str, Any]]
-    fingerprints: list[dict[str, Any]]
+    run_row: tuple  # values of RUN_INSERT but the last (environment_id, known once written)
+    params: list[tuple]  # VALUE_INSERT
+    tags: list[tuple]
+    fingerprints: list[tuple]  # FP_INSERT
     record_digest: str | None
-    deleted: tuple[datetime, str] | None
-    replays: list[dict[str, Any]]
+    tombstone: str | None  # the digest of its deletion, when it was exported deleted
+    replays: list[dict[str, Any]]  # ``replays`` rows (created_at prepared like the run's times)
 
 
 def _time(value: Any, what: str) -> datetime:
@@ -230,25 +218,32 @@ def _run(given: Any) -> dict[str, Any]:
     return run
 
 
-def _values(items: Any, what: str) -> list[dict[str, Any]]:
+def _values(items: Any, what: str) -> list[list[str]]:
+    """Params or tags as ``[key, value_type, text]``, checked (keys unique, types known)."""
     if not isinstance(items, list):
         raise LineError(f"{what} must be a list of [key, value_type, text]")
-    rows, keys = [], set()
+    keys = set()
     for item in items:
-        if (not isinstance(item, list) or len(item) != 3 or not all(isinstance(x, str) for x in item)
+        if (type(item) is not list or len(item) != 3 or not all(type(x) is str for x in item)
                 or not item[0] or len(item[0]) > 255 or item[1] not in VALUE_TYPES or item[0] in keys):
             raise LineError(f"{what} has an invalid entry {item!r:.80}")
         keys.add(item[0])
-        key, value_type, text = item
+    return items
+
+
+def _value_rows(run_id: str, items: list[list[str]], what: str) -> list[tuple]:
+    """Rows of VALUE_INSERT; ``num`` is derived from the exact text, as the recorder derives it."""
+    rows = []
+    for key, value_type, text in items:
         num = None
         if value_type in ("int", "float"):
             try:
                 num = float(text)
             except (ValueError, OverflowError):
                 raise LineError(f"{what} {key!r} is not a number: {text!r:.40}") from None
-            if num != num or num in (float("inf"), float("-inf")):
+            if not math.isfinite(num):
                 num = None
-        rows.append({"key": key, "value_type": value_type, "text": text, "num": num})
+        rows.append((run_id, key, value_type, text, num))
     return rows
 
 
@@ -259,6 +254,7 @@ _FP_TYPES = {"name": ((str,), False), "seq": ((int,), False), "algorithm": ((str
 
 
 def _fingerprints(items: Any) -> list[dict[str, Any]]:
+    """Fingerprints checked field by field; chunk digests decoded, times parsed."""
     if not isinstance(items, list):
         raise LineError("fingerprints must be a list")
     rows, names = [], set()
@@ -287,14 +283,15 @@ def _fingerprints(items: Any) -> list[dict[str, Any]]:
 
 
 def _replays(items: Any, run_id: str) -> list[dict[str, Any]]:
+    """Stored replay verdicts of the run, as ``replays`` rows."""
     if not isinstance(items, list):
         raise LineError("replays must be a list")
     rows = []
     for item in items:
-        if (not isinstance(item, dict) or set(item) != set(_VERDICT_FIELDS) or item["original"] != run_id
-                or item["verdict"] not in VERDICTS or not isinstance(item["session"], str)
-                or not isinstance(item["details"], str)
-                or not (item["replay"] is None or (isinstance(item["replay"], str) and _ID.match(item["replay"])))):
+        if (not isinstance(item, dict) or item.keys() != set(_VERDICT_FIELDS) or item["original"] != run_id
+                or item["verdict"] not in VERDICTS or type(item["session"]) is not str
+                or len(item["session"]) > 32 or type(item["details"]) is not str
+                or not (item["replay"] is None or (type(item["replay"]) is str and _ID.match(item["replay"])))):
             raise LineError(f"replays has an invalid entry {item!r:.80}")
         rows.append({"session": item["session"], "original_id": run_id, "replay_id": item["replay"],
                      "verdict": item["verdict"], "details": item["details"],
@@ -302,15 +299,50 @@ def _replays(items: Any, run_id: str) -> list[dict[str, Any]]:
     return rows
 
 
-class LineReader:
-    """Validates lines; caches the check of each distinct environment (many runs share one)."""
+_SAMPLE = datetime(2026, 1, 2, 3, 4, 5, 6)
 
-    def __init__(self) -> None:
+
+def _preparers(dialect: Dialect | None, table: Any, columns: Sequence[str]) -> list[tuple[int, Callable]]:
+    """SQLAlchemy's own conversions of times and booleans for ``dialect`` (other values pass as they are)."""
+    if dialect is None:
+        return []
+    found = []
+    for i, name in enumerate(columns):
+        kind = table.c[name].type
+        if isinstance(kind, (DateTime, Boolean)):
+            proc = kind.dialect_impl(dialect).bind_processor(dialect)
+            if proc is not None and isinstance(kind, DateTime) and proc(_SAMPLE) == _fast_time(_SAMPLE):
+                proc = _fast_time  # the same text as SQLAlchemy's SQLite DATETIME, from C
+            if proc is not None:
+                found.append((i, proc))
+    return found
+
+
+def _fast_time(moment: datetime) -> str:
+    return moment.isoformat(" ", "microseconds")
+
+
+def _prepared(values: list[Any], preparers: list[tuple[int, Callable]]) -> tuple:
+    for i, proc in preparers:
+        if values[i] is not None:
+            values[i] = proc(values[i])
+    return tuple(values)
+
+
+class LineReader:
+    """Validates lines into rows ready for ``dialect``; caches each distinct environment's check."""
+
+    def __init__(self, dialect: Dialect | None = None) -> None:
         self._environments: dict[tuple, dict[str, Any]] = {}
+        self._run_prep = _preparers(dialect, Run.__table__, RUN_INSERT[:-1])
+        self._fp_prep = _preparers(dialect, FingerprintRow.__table__, FP_INSERT)
+        self._time_prep = _preparers(dialect, Run.__table__, ["started_at"])
 
     def environment(self, env: Any) -> dict[str, Any]:
-        if not isinstance(env, dict) or set(env) != set(_ENV_FIELDS):
-            raise LineError(f"environment must have exactly the fields {', '.join(_ENV_FIELDS)}")
+        """The line's environment, once checked: its fields must give its digest."""
+        if (not isinstance(env, dict) or env.keys() != set(_ENV_FIELDS)
+                or not all(v is None or type(v) is str for v in env.values())):
+            raise LineError(f"environment must have exactly the fields {', '.join(_ENV_FIELDS)} (strings)")
         key = tuple(env[name] for name in _ENV_FIELDS)
         found = self._environments.get(key)
         if found is None:
@@ -336,187 +368,49 @@ class LineReader:
             raise LineError(f"not JSON ({error})") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise LineError(f"not a seedreg export line (expected \"format\": \"{FORMAT}\")")
-        unknown = set(data) - _KEYS
-        if unknown or not {"run", "environment"} <= set(data):
-            raise LineError(f"unknown field {sorted(unknown)[0]!r}" if unknown else "run and environment are required")
+        if not data.keys() <= _KEYS or not {"run", "environment"} <= data.keys():
+            unknown = sorted(data.keys() - _KEYS)
+            raise LineError(f"unknown field {unknown[0]!r:.40}" if unknown else "run and environment are required")
         run = _run(data["run"])
+        run_id = run["id"]
         environment = self.environment(data["environment"])
         params = _values(data.get("params", []), "params")
         tags = _values(data.get("tags", []), "tags")
         fingerprints = _fingerprints(data.get("fingerprints", []))
         deleted = data.get("deleted")
         if deleted is not None:
-            if not isinstance(deleted, dict) or set(deleted) != {"at", "reason"} or not isinstance(deleted["reason"], str):
+            if not isinstance(deleted, dict) or deleted.keys() != {"at", "reason"} or type(deleted["reason"]) is not str:
                 raise LineError("deleted must be null or {\"at\", \"reason\"}")
             deleted = (_time(deleted["at"], "deleted.at"), deleted["reason"])
         digest = data.get("record_digest")
         if run["status"] in chain.CLOSED:
-            if not isinstance(digest, str):
+            if type(digest) is not str:
                 raise LineError(f"a {run['status']} run needs its record_digest")
-            record = chain.canonical(
-                run, environment["digest"], ([p["key"], p["value_type"], p["text"]] for p in params),
-                ([t["key"], t["value_type"], t["text"]] for t in tags), fingerprints)
+            record = chain.canonical(run, environment["digest"], params, tags, fingerprints)
             if chain.record_digest(record) != digest:
-                raise LineError(f"its content does not give its record digest {digest} (edited after export?)")
+                raise LineError(f"its content does not give its record digest {digest:.80} (edited after export?)")
         elif digest is not None:
             raise LineError(f"a {run['status']} run is not chained, so it has no record digest")
-        replays = _replays(data.get("replays", []), run["id"])
-        return Line(number, run, environment, params, tags, fingerprints, digest, deleted, replays)
+        values = [run.get(name) for name in RUN_INSERT[:-3]]
+        values += deleted or (None, None)
+        return Line(
+            number=number, run_id=run_id, refs=tuple(r for r in (run["parent_id"], run["replay_of"]) if r),
+            environment=environment, run_row=_prepared(values, self._run_prep),
+            params=_value_rows(run_id, params, "params"), tags=_value_rows(run_id, tags, "tags"),
+            fingerprints=[_prepared([run_id, *(fp[name] for name in _FP_FIELDS)], self._fp_prep)
+                          for fp in fingerprints],
+            record_digest=digest, tombstone=chain.tombstone_digest(run_id, *deleted) if deleted else None,
+            replays=self._replays(data.get("replays", []), run_id),
+        )
+
+    def _replays(self, items: Any, run_id: str) -> list[dict[str, Any]]:
+        rows = _replays(items, run_id)
+        for row in rows:
+            row["created_at"] = _prepared([row["created_at"]], self._time_prep)[0]
+        return rows
 
 
-def read_lines(lines: Iterable[str | bytes], report: ImportReport) -> Iterator[Line]:
-    """Validated lines; a bad one goes into ``report.rejected`` with its number (blank lines are skipped)."""
-    reader = LineReader()
-    for number, text in enumerate(lines, 1):
-        if not text.strip():
-            continue
-        try:
-            yield reader.read(number, text)
-        except LineError as error:
-            report.rejected.append((number, str(error)))
-
-
-# -- import ---------------------------------------------------------------------------------
-
-
-def import_lines(engine: Engine, lines: Iterable[str | bytes], progress: Progress | None = None) -> ImportReport:
-    """Write every valid line's run that the registry does not have yet, in large transactions."""
-    report = ImportReport()
-    batch: list[Line] = []
-
-    def flush() -> None:
-        database.retrying(lambda: _write(engine, batch, report), unreachable=False)
-        if progress:
-            progress(len(batch))
-        batch.clear()
-
-    for line in read_lines(lines, report):
-        batch.append(line)
-        if len(batch) >= BATCH:
-            flush()
-    if batch:
-        flush()
-    return report
-
-
-def _existing(conn: Connection, column: Any, keys: Iterable[Any]) -> set[Any]:
-    found: set[Any] = set()
-    for part in _parts(sorted(set(keys))):
-        found.update(conn.execute(select(column).where(column.in_(part))).scalars())
-    return found
-
-
-def _write(engine: Engine, batch: list[Line], report: ImportReport) -> None:
-    """One transaction: new runs with their rows, their chain links, and verdicts not yet stored."""
-    with database.write(engine) as conn:
-        # Lock the chain head first: closes and other imports wait, so the checks below hold.
-        conn.execute(select(ChainHead.count).where(ChainHead.id == 1).with_for_update()).one()
-        ids = {line.run["id"] for line in batch}
-        refs = {ref for line in batch for ref in (line.run.get("parent_id"), line.run.get("replay_of")) if ref}
-        present = _existing(conn, Run.id, ids | refs)
-        new: list[Line] = []
-        rejected: list[tuple[int, str]] = []
-        skipped = 0
-        for line in batch:
-            run_id = line.run["id"]
-            if run_id in present:
-                skipped += 1
-                continue
-            absent = [ref for ref in (line.run.get("parent_id"), line.run.get("replay_of")) if ref and ref not in present]
-            if absent:
-                rejected.append((line.number, f"run {run_id} refers to run {absent[0]}, which is neither in the "
-                                              "registry nor on an earlier line: export it too"))
-                continue
-            present.add(run_id)
-            new.append(line)
-        env_ids = _environment_ids(conn, {line.environment["digest"]: line.environment for line in new})
-        run_rows, param_rows, tag_rows, fp_rows, links = [], [], [], [], []
-        for line in new:
-            run_id = line.run["id"]
-            row = {c.name: None for c in _RUN_COLUMNS}
-            row.update(line.run)
-            row["environment_id"] = env_ids[line.environment["digest"]]
-            row["deleted_at"], row["deleted_reason"] = line.deleted or (None, None)
-            run_rows.append(row)
-            param_rows += [{"run_id": run_id, **p} for p in line.params]
-            tag_rows += [{"run_id": run_id, **t} for t in line.tags]
-            fp_rows += [{"run_id": run_id, **f} for f in line.fingerprints]
-            if line.record_digest is not None:
-                links.append((run_id, "record", line.record_digest))
-            if line.deleted is not None:
-                links.append((run_id, "tombstone", chain.tombstone_digest(run_id, *line.deleted)))
-        for table, rows in ((Run, run_rows), (Param, param_rows), (Tag, tag_rows), (FingerprintRow, fp_rows)):
-            insert_many(conn, table.__table__, rows)
-        if links:
-            chain.extend(conn, links, imported=True)
-        verdicts = _new_verdicts(conn, [v for line in batch for v in line.replays])
-        if verdicts:
-            conn.execute(ReplayVerdict.__table__.insert(), verdicts)
-    report.imported += len(new)
-    report.skipped += skipped
-    report.verdicts += len(verdicts)
-    report.rejected += rejected
-
-
-def insert_many(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
-    """INSERT many rows with the same keys: on SQLite straight through the driver's ``executemany``
-    (SQLAlchemy's own type processing applied; building each row's parameters costs more than
-    SQLite's insert), elsewhere through SQLAlchemy (PostgreSQL batches them into multi-row VALUES)."""
-    if not rows:
-        return
-    dialect = conn.dialect
-    if dialect.name != "sqlite":
-        conn.execute(table.insert(), rows)
-        return
-    compiled = table.insert().compile(dialect=dialect, column_keys=list(rows[0]))
-    order = list(compiled.positiontup or ())
-    processors = [(i, proc) for i, name in enumerate(order)
-                  if (proc := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None]
-    data = []
-    for row in rows:
-        values = [row[name] for name in order]
-        for i, proc in processors:
-            values[i] = proc(values[i])
-        data.append(tuple(values))
-    conn.exec_driver_sql(compiled.string, data)
-
-
-def _environment_ids(conn: Connection, environments: dict[str, dict[str, Any]]) -> dict[str, int]:
-    """Local ids of these environments (by digest), inserting the ones the registry lacks."""
-    table = Environment.__table__
-
-    def known() -> dict[str, int]:
-        found: dict[str, int] = {}
-        for part in _parts(sorted(environments)):
-            found.update(conn.execute(select(table.c.digest, table.c.id).where(table.c.digest.in_(part))).all())
-        return found
-
-    ids = known()
-    missing = [dict(env, created_at=database.utcnow()) for digest, env in environments.items() if digest not in ids]
-    if missing:
-        conn.execute(table.insert(), missing)
-        ids = known()
-    return ids
-
-
-def _new_verdicts(conn: Connection, verdicts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The verdicts not stored yet (a verdict is its session, original and replay)."""
-    if not verdicts:
-        return []
-    table = ReplayVerdict.__table__
-    stored: set[tuple] = set()
-    for part in _parts(sorted({v["original_id"] for v in verdicts})):
-        query = select(table.c.session, table.c.original_id, table.c.replay_id).where(table.c.original_id.in_(part))
-        stored.update(conn.execute(query).tuples())
-    fresh = []
-    for verdict in verdicts:
-        key = (verdict["session"], verdict["original_id"], verdict["replay_id"])
-        if key not in stored:
-            stored.add(key)
-            fresh.append(verdict)
-    return fresh
-
-
-def _parts(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), _LOOKUP):
-        yield items[start : start + _LOOKUP]
+def parts(items: Sequence[Any], size: int = _LOOKUP) -> Iterator[Sequence[Any]]:
+    """``items`` in slices of ``size``: ids for ``IN (...)`` lookups stay few per query."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

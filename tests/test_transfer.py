@@ -1,0 +1,257 @@
+"""``export`` / ``import``: a registry copied line by line reproduces itself, merges idempotently, audits clean."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import seedreg
+import synthetic
+from seedreg import Registry, importer
+from seedreg.cli import cli
+
+from helpers import seedreg_cli
+
+
+def invoke(*args: str, input: str | None = None):
+    return CliRunner().invoke(cli, list(args), input=input)
+
+
+def record_variety(db: str | Path | None = None) -> list[str]:
+    """Runs of many shapes: arrays with chunk digests, kept arrays, typed params, sequence seeds, children, a failure."""
+    ids = []
+    with seedreg.run("split", seed=101, params={"lr": 0.1, "n": 3, "ok": True, "name": "x", "none": None,
+                                                "model": {"depth": 2}, "bad": float("nan"), "big": float("inf"),
+                                                "layers": [64, 32]}, tags={"stage": "prep"}, db=db) as run:
+        run.log("order", np.random.permutation(200_000))  # several chunks
+        run.log("kept", np.arange(10.0), keep=True)
+        run.log("value", {"a": [1, 2.5, "x"]})
+        for child_seed in run.spawn(2):
+            with seedreg.run("worker", seed=child_seed, parent=run.id, db=db) as child:
+                child.log("noise", child.rng.normal(size=5))
+            ids.append(child.id)
+    ids.append(run.id)
+    with seedreg.run("split", seed=[1, 2], tags={"stage": "train"}, db=db) as run:
+        run.log("x", np.ones((3, 4), dtype=">f4"))
+    ids.append(run.id)
+    with pytest.raises(ZeroDivisionError):
+        with seedreg.run("fails", seed=None, db=db) as run:
+            1 / 0
+    ids.append(run.id)
+    return ids
+
+
+def listing(db: str | None = None) -> list[dict]:
+    args = ["list", "--json", "--limit", "0", "--deleted"] + (["--db", db] if db else [])
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> str:
+    """A SQLite registry with real runs, apart from the test's registry (which may be PostgreSQL)."""
+    path = tmp_path / "source.db"
+    record_variety(path)
+    return str(path)
+
+
+def export(source: str, *args: str) -> str:
+    result = invoke("export", "--db", source, *args)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_export_then_import_into_an_empty_registry_reproduces_list_json(backend, source):
+    lines = export(source)
+    assert len(lines.splitlines()) == 5
+    result = invoke("import", "-", input=lines)
+    assert result.exit_code == 0, result.output
+    assert "imported 5 run(s), skipped 0" in result.stdout
+    assert listing() == listing(source)
+    report = Registry().audit()
+    assert report.ok, report.findings
+    assert (report.count, report.imported, report.checked) == (5, 5, 5)
+
+
+def test_imported_records_keep_their_digests_and_chunk_digests(backend, source):
+    invoke("import", "-", input=export(source))
+    original, copy = Registry(source), Registry()
+    for run in original.runs(limit=None):
+        mine = copy.get(run.id)
+        assert {n: (str(fp), fp.chunks, fp.shape, fp.dtype) for n, fp in mine.fingerprints.items()} == \
+               {n: (str(fp), fp.chunks, fp.shape, fp.dtype) for n, fp in run.fingerprints.items()}
+    digests = "SELECT run_id, record_digest FROM chain ORDER BY run_id"
+    assert copy.sql(digests).rows == original.sql(digests).rows
+    assert copy.get(original.runs(experiment="split", seed=101)[0].id).fingerprints["order"].n_chunks > 1
+
+
+def test_importing_twice_changes_nothing(backend, source):
+    lines = export(source)
+    invoke("import", "-", input=lines)
+    head = Registry().audit().head
+    again = invoke("import", "-", input=lines)
+    assert again.exit_code == 0
+    assert "imported 0 run(s), skipped 5 already in" in again.stdout
+    assert listing() == listing(source)
+    report = Registry().audit()
+    assert report.ok and report.head == head and report.count == 5
+
+
+def test_a_merge_of_two_registries_audits_clean(backend, tmp_path, source):
+    with seedreg.run("local", seed=1) as run:  # this registry had its own runs first
+        run.log("x", [1])
+    other = tmp_path / "other.db"
+    with seedreg.run("elsewhere", seed=2, db=other):
+        pass
+    for db in (source, str(other)):
+        assert invoke("import", "-", input=export(db)).exit_code == 0
+    assert len(listing()) == 7
+    report = Registry().audit()
+    assert report.ok, report.findings
+    assert (report.count, report.imported) == (7, 6)
+
+
+def test_export_filters_and_output_file(backend, source, tmp_path):
+    out = tmp_path / "runs.jsonl"
+    result = invoke("export", "--db", source, "-e", "split", "--no-replays", "-o", str(out))
+    assert result.exit_code == 0 and result.stdout == "" and "exported 2 run(s)" in result.stderr
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["run"]["experiment"] for line in lines] == ["split", "split"]
+    assert lines[0]["run"]["started_at"] < lines[1]["run"]["started_at"]  # oldest first: parents before children
+    first = lines[0]
+    assert set(first) == {"format", "run", "environment", "params", "tags", "fingerprints", "record_digest",
+                          "deleted", "replays"}
+    assert first["run"]["started_at"].endswith("Z")
+    kept = {fp["name"]: fp for fp in first["fingerprints"]}["kept"]
+    assert kept["kept"] is True and len(kept["digest"]) == 64  # the array itself stays in the store, by digest
+    assert ["lr", "float", "0.1"] in first["params"] and ["bad", "float", "nan"] in first["params"]
+    assert invoke("import", str(out)).exit_code == 0
+    assert sorted(r["id"] for r in listing()) == sorted(line["run"]["id"] for line in lines)
+
+
+def test_a_child_whose_parent_is_not_exported_is_refused_with_its_line(backend, source):
+    workers = export(source, "-e", "worker")
+    result = invoke("import", "-", input=workers)
+    assert result.exit_code == 2
+    assert "line 1: run " in result.stderr and "neither in the registry nor on an earlier line" in result.stderr
+    assert Registry().count() == 0
+    # with the parent first, the same lines import
+    assert invoke("import", "-", input=export(source, "-e", "split", "-e", "worker")).exit_code == 0
+
+
+def test_malformed_lines_are_refused_with_their_number_and_nothing_of_them_is_written(backend, source):
+    lines = export(source).splitlines()
+    tampered = json.loads(lines[1])
+    tampered["params"] = [["lr", "float", "0.2"]]  # edited after export: the digest no longer follows
+    missing = json.loads(lines[2])
+    del missing["run"]["seed"]
+    typed = json.loads(lines[3])
+    typed["run"]["pid"] = "1234"
+    bad_env = json.loads(lines[4])
+    bad_env["environment"]["platform"] = "elsewhere"
+    good = synthetic.line(experiment="after the bad lines")
+    text = "\n".join([lines[0], json.dumps(tampered), json.dumps(missing), "", json.dumps(typed), json.dumps(bad_env),
+                      "{not json", '{"format": "other"}', good]) + "\n"
+    result = invoke("import", "-", input=text)
+    assert result.exit_code == 2
+    errors = result.stderr.strip().splitlines()
+    assert errors[0].startswith("line 2: its content does not give its record digest")
+    assert errors[1] == "line 3: run.seed is missing"
+    assert errors[2].startswith("line 5: run.pid has an invalid value")
+    assert errors[3].startswith("line 6: the environment's fields do not give its digest")
+    assert errors[4].startswith("line 7: not JSON")
+    assert errors[5].startswith("line 8: not a seedreg export line")
+    assert errors[-1].startswith("Error: 6 line(s) refused")
+    assert "imported 2 run(s)" in result.stdout and "refused 6 line(s)" in result.stdout
+    registry = Registry()
+    for refused in (tampered, missing, typed, bad_env):
+        run_id = refused["run"]["id"]
+        for table in ("runs", "params", "tags", "fingerprints", "chain"):
+            column = "id" if table == "runs" else "run_id"
+            assert registry.sql(f"SELECT count(*) FROM {table} WHERE {column} = '{run_id}'").rows == [[0]]
+    assert registry.audit().ok
+
+
+def test_deletions_and_replay_verdicts_travel_with_deleted(backend):
+    original = "ab" * 16
+    lines = [
+        synthetic.line(id=original, experiment="e", replays=[synthetic.verdict(original, "cd" * 16, "identical")]),
+        synthetic.line(id="cd" * 16, experiment="e", replay_of=original, replay_session="s" * 32,
+                       started=datetime(2026, 1, 2)),
+        synthetic.line(id="ef" * 16, experiment="e", deleted=(datetime(2026, 2, 1), "mislabelled")),
+        synthetic.line(id="01" * 16, experiment="e", status="running", started=datetime(2026, 1, 3)),
+    ]
+    report = Registry().import_(lines)
+    assert (report.imported, report.verdicts, report.rejected) == (4, 1, [])
+    assert Registry().import_(lines).verdicts == 0  # verdicts merge idempotently too
+    registry = Registry()
+    assert registry.count() == 3 and registry.count(deleted=True) == 1
+    assert registry.get("ef" * 16).deleted_reason == "mislabelled"
+    assert [r.verdict for r in registry.replays_of(original)] == ["identical"]
+    audit = registry.audit()
+    assert audit.ok and audit.tombstones == 1 and audit.count == 4  # 3 closed runs + 1 tombstone
+    # exported again with --deleted, the deletion and the verdict come along
+    again = [json.loads(line) for line in export(registry.url, "--deleted").splitlines()]
+    assert {line["run"]["id"]: line["deleted"] for line in again}["ef" * 16]["reason"] == "mislabelled"
+    assert {line["run"]["id"]: line["replays"] for line in again}[original][0]["verdict"] == "identical"
+    assert "ef" * 16 not in export(registry.url)  # like list, export hides deleted runs unless --deleted
+
+
+def test_a_long_import_is_validated_by_a_worker_and_reports_progress(backend, monkeypatch):
+    monkeypatch.setattr(importer, "CHUNK", 40)
+    monkeypatch.setattr(importer, "BATCH", 100)
+    lines = [synthetic.line(experiment=f"e{i % 3}", seed=str(i), params={"i": i},
+                            started=datetime(2026, 1, 1, 0, i // 60, i % 60)) for i in range(330)]
+    lines[123] = lines[123].replace('"seed_source": "given"', '"seed_source": "stolen"')
+    seen = []
+    report = Registry().import_(lines, progress=seen.append)
+    assert report.imported == 329 and report.rejected == [(124, "run.seed_source must be one of given, generated, "
+                                                                  "replay, not 'stolen'")]
+    assert sum(seen) == 329 and len(seen) == 3  # a transaction per batch (100 runs, whole chunks of 40)
+    assert Registry().audit().ok
+    assert [r.params["i"] for r in Registry().runs(limit=3)] == [329, 328, 327]
+
+
+def test_a_long_import_in_a_real_process_is_checked_by_a_worker_process(tmp_path):
+    """Over two chunks of lines, a forked worker validates while the command writes; order and refusals hold."""
+    lines = [synthetic.line(experiment="long", seed=str(i), params={"i": i},
+                            started=datetime(2026, 1, 1) + (datetime(2026, 1, 2) - datetime(2026, 1, 1)) * i / 3000)
+             for i in range(2500)]
+    lines[2100] = lines[2100].replace('"status": "completed"', '"status": "finished"')
+    path = tmp_path / "long.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    done = seedreg_cli("import", str(path), "--json")
+    assert done.returncode == 2
+    assert json.loads(done.stdout)["imported"] == 2499
+    assert "line 2101: run.status must be one of" in done.stderr
+    registry = Registry()
+    assert registry.audit().ok
+    assert [r.params["i"] for r in registry.runs(limit=3)] == [2499, 2498, 2497]
+    assert registry.sql("SELECT max(seq) FROM chain").rows == [[2499]]
+
+
+def test_import_of_a_file_creates_the_registry_and_a_real_process_shows_progress_only_on_a_terminal(tmp_path, source):
+    out = tmp_path / "runs.jsonl"
+    assert seedreg_cli("export", "--db", source, "-o", str(out)).returncode == 0
+    target = tmp_path / "new" / "target.db"
+    target.parent.mkdir()
+    done = seedreg_cli("import", str(out), "--db", str(target))
+    assert done.returncode == 0, done.stderr
+    assert "imported 5 run(s)" in done.stdout and "importing" not in done.stderr  # not a terminal: no bar
+    assert listing(str(target)) == listing(source)
+    assert json.loads(seedreg_cli("import", str(out), "--db", str(target), "--json").stdout) == {
+        "imported": 0, "skipped": 5, "verdicts": 0, "rejected": []}
+
+
+def test_import_errors_are_one_line(tmp_path):
+    result = invoke("import", str(tmp_path / "missing.jsonl"))
+    assert result.exit_code == 2 and "does not exist" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    result = invoke("export", "--db", str(tmp_path / "none.db"))
+    assert result.exit_code == 2 and "no registry at" in result.stderr
