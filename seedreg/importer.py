@@ -9,6 +9,7 @@ whose id is already in the registry is skipped, so importing twice changes nothi
 
 from __future__ import annotations
 
+import gc
 import itertools
 import marshal
 import multiprocessing
@@ -81,7 +82,7 @@ def _chunks(lines: Iterable[str | bytes], dialect: Dialect) -> Iterator[tuple[li
     """Validated chunks in input order; a long input is validated by forked workers meanwhile."""
     global _reader
     _reader = LineReader(dialect)
-    numbered = ((n, text) for n, text in enumerate(lines, 1) if text.strip())
+    numbered = ((n, text) for n, text in enumerate(lines, 1) if len(text) > 8 or text.strip())
     chunks = iter(lambda: list(itertools.islice(numbered, CHUNK)), [])
     first = list(itertools.islice(chunks, 2))
     workers = min(WORKERS, (os.cpu_count() or 1) - 1)
@@ -111,6 +112,8 @@ def import_lines(engine: Engine, lines: Iterable[str | bytes], progress: Progres
     """Write every valid line's run that the registry does not have yet, ``BATCH`` runs per transaction."""
     report = ImportReport()
     batch: list[Line] = []
+    collecting = gc.isenabled()
+    gc.disable()  # a batch is many small containers without cycles: the collector would rescan them all
     with engine.connect() as base:
         conn = base.execution_options(seedreg_write=True)
         sqlite = conn.dialect.name == "sqlite"
@@ -135,6 +138,8 @@ def import_lines(engine: Engine, lines: Iterable[str | bytes], progress: Progres
             if sqlite:
                 conn.rollback()
                 _pragmas(conn, SQLITE_DEFAULT)
+            if collecting:
+                gc.enable()
     report.rejected.sort()
     return report
 

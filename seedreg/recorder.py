@@ -22,6 +22,8 @@ from .errors import RegistryError
 from .models import Environment, FingerprintRow, Param, Run, Tag
 
 _RUNS = Run.__table__
+#: Closes a run that is still open (running, or shown as crashed); built once.
+_CLOSE = _RUNS.update().where(_RUNS.c.id == bindparam("run_id"), _RUNS.c.status.in_(("running", "crashed")))
 _recorders: dict[tuple[str, int], Recorder] = {}
 
 
@@ -165,10 +167,7 @@ class Recorder:
 
 def _close(conn: Any, run_id: str, fields: dict[str, Any]) -> None:
     """Close a run that is still open (running, or shown as crashed) and chain it."""
-    done = conn.execute(
-        _RUNS.update().where(_RUNS.c.id == bindparam("run_id"), _RUNS.c.status.in_(("running", "crashed"))),
-        {"run_id": run_id, **fields},
-    )
+    done = conn.execute(_CLOSE, {"run_id": run_id, **fields})
     if done.rowcount:
         chain.append(conn, run_id)
 
