@@ -147,3 +147,25 @@ def test_a_crashed_run_can_be_deleted_and_the_audit_does_not_list_it_as_open(run
     Registry().delete(runs[0], "crashed half way")
     report = Registry().audit()
     assert report.ok and report.open_runs == [] and report.tombstones == 1
+
+
+@pytest.mark.sqlite_only
+def test_downgrade_below_0004_is_refused_while_deletions_are_chained(runs, registry_path):
+    from alembic import command
+    from alembic.config import Config
+
+    from seedreg import schema
+
+    config = Config()
+    config.set_main_option("script_location", schema.migrations_location())
+    config.set_main_option("sqlalchemy.url", f"sqlite:///{registry_path}")
+    config.attributes["configure_logging"] = False
+    database.forget(Registry().url)
+    command.downgrade(config, "0003")  # no tombstone yet: the old schema holds everything
+    command.upgrade(config, "head")
+    assert Registry().audit().ok
+    Registry().delete(runs[0], "bad")
+    database.forget(Registry().url)
+    with pytest.raises(RuntimeError, match="deletion"):
+        command.downgrade(config, "0003")
+    assert Registry().revision() == schema.HEAD and Registry().audit().ok
