@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from .records import RunRecord
+from .records import RunRecord, iso
 
 FORMATS = ("table", "json", "csv")
 
@@ -34,7 +34,7 @@ def local_time(moment: datetime | None) -> str:
 
 def _cell(value: Any, fmt: str) -> Any:
     if isinstance(value, datetime):
-        return local_time(value) if fmt == "table" else value.isoformat().replace("+00:00", "Z")
+        return local_time(value) if fmt == "table" else iso(value)
     if isinstance(value, float) and fmt == "table":
         return f"{value:.3f}s"
     if value is None:
