@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -41,11 +42,13 @@ _FP_FIELDS = ("name", "seq", "algorithm", "digest", "kind", "dtype", "shape", "c
 
 
 _TIMES = ("started_at", "ended_at")
+_RECORD_VALUES = operator.itemgetter(*RECORD_FIELDS_V1)
+_FP_VALUES = operator.itemgetter(*_FP_FIELDS)
 _CHUNKS = _FP_FIELDS.index("chunks")
 
 
 def _fingerprint(row: Any) -> list[Any]:
-    item = [row[name] for name in _FP_FIELDS]
+    item = list(_FP_VALUES(row))
     if item[_CHUNKS] is not None:
         item[_CHUNKS] = blake3.blake3(bytes(item[_CHUNKS])).hexdigest()
     return item
@@ -54,7 +57,7 @@ def _fingerprint(row: Any) -> list[Any]:
 def canonical(run: Any, environment: str, params: Iterable[Sequence[Any]],
               tags: Iterable[Sequence[Any]], fingerprints: Iterable[Any]) -> dict[str, Any]:
     """The version-1 canonical record of a run, from its stored rows."""
-    fields = {name: run[name] for name in RECORD_FIELDS_V1}
+    fields = dict(zip(RECORD_FIELDS_V1, _RECORD_VALUES(run)))
     for name in _TIMES:
         if fields[name] is not None:
             fields[name] = fields[name].isoformat(timespec="microseconds")
@@ -67,16 +70,22 @@ def canonical(run: Any, environment: str, params: Iterable[Sequence[Any]],
     }
 
 
+#: The canonical JSON form of records and tombstones, one encoder for all (``json.dumps`` with
+#: these options would build a new one per call).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=True,
+                              check_circular=False)
+
+
 def record_digest(record: dict[str, Any]) -> str:
     """``blake3:<hex>`` of a canonical record."""
-    text = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=True)
+    text = _CANONICAL.encode(record)
     return "blake3:" + blake3.blake3(b"seedreg-record/1\x00" + text.encode()).hexdigest()
 
 
 def tombstone_digest(run_id: str, deleted_at: datetime, reason: str) -> str:
     """``blake3:<hex>`` of a deletion: which run, when (naive UTC) and why."""
     record = {"run": run_id, "deleted_at": deleted_at.isoformat(timespec="microseconds"), "reason": reason}
-    text = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    text = _CANONICAL.encode(record)
     return "blake3:" + blake3.blake3(b"seedreg-tombstone/1\x00" + text.encode()).hexdigest()
 
 
@@ -189,14 +198,15 @@ def extend(conn: Connection, links: Sequence[tuple[str, str, str]], *, imported:
         previous = link_digest(previous, digest)
         rows.append((seq, run_id, kind, digest, previous))
     if rows:
-        now = utcnow()
-        tail = (RECORD_VERSION, imported, now)
+        table = ChainLink.__table__
+        # The same version, flag and time on every link: converted for the driver once.
+        tail = bulk.prepare(conn, table, ["record_version", "imported", "linked_at"],
+                            [(RECORD_VERSION, imported, utcnow())])[0]
         columns = ["seq", "run_id", "kind", "record_digest", "link_digest", "record_version", "imported", "linked_at"]
         if all(row[2] == "record" for row in rows):  # the column's default (migration 0002 predates the column)
             columns.remove("kind")
             rows = [(row[0], row[1], *row[3:]) for row in rows]
-        table = ChainLink.__table__
-        bulk.insert_rows(conn, table, columns, bulk.prepare(conn, table, columns, [row + tail for row in rows]))
+        bulk.insert_rows(conn, table, columns, [row + tail for row in rows])
         conn.execute(ChainHead.__table__.update().where(ChainHead.id == 1), {"count": seq, "head": previous})
     return previous
 

@@ -74,7 +74,9 @@ class ValueMatch:
         if self.num is not None:
             terms.append(and_(table.key == self.key, table.num == self.num))
         for value_type, text in self.exact:
-            terms.append(and_(table.key == self.key, table.text == text, table.value_type == value_type))
+            # num IS NULL: what the index by exact text holds (numbers are matched by num)
+            terms.append(and_(table.key == self.key, table.num.is_(None), table.text == text,
+                              table.value_type == value_type))
         return or_(*terms) if len(terms) > 1 else terms[0]
 
 

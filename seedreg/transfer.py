@@ -16,6 +16,7 @@ import math
 import re
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from sqlalchemy import Boolean, Connection, DateTime, Dialect, Float, Integer, select
@@ -189,23 +190,35 @@ _TIMES = [c.name for c in _RUN_COLUMNS if isinstance(c.type, DateTime)]
 _REQUIRED = frozenset(chain.RECORD_FIELDS_V1) | {c.name for c in _RUN_COLUMNS if not c.nullable}
 
 
+#: (keys, value types) of ``run`` objects found valid: lines of one export share a few shapes,
+#: so most lines are checked by one lookup, and only string lengths one by one.
+_RUN_SHAPES: set[tuple[tuple, tuple]] = set()
+_LENGTHS = [(name, spec[2]) for name, spec in _SPECS.items() if spec[2] is not None]
+_NO_RUN = dict.fromkeys(_SPECS)
+_ROW_VALUES = itemgetter(*RUN_INSERT[:-3])
+_FP_VALUES = itemgetter(*_FP_FIELDS)
+_INTS = [c.name for c in _RUN_COLUMNS if isinstance(c.type, Integer)]  # required: checked by then
+#: What an INTEGER column holds on every backend (PostgreSQL's is 32 bits).
+INT32 = range(-(2**31), 2**31)
+
+
 def _run(given: Any) -> dict[str, Any]:
     """The ``run`` object of a line, checked column by column against the ``runs`` table."""
-    if not isinstance(given, dict):
+    if type(given) is not dict:
         raise LineError("run must be an object")
-    for name, value in given.items():
-        spec = _SPECS.get(name)
-        if spec is None:
-            raise LineError(f"run has an unknown field {name!r:.40}")
-        types, nullable, length = spec
-        if value is None:
-            if not nullable:
-                raise LineError(f"run.{name} must not be null")
-        elif type(value) not in types or (length is not None and len(value) > length):
+    shape = (tuple(given), tuple(map(type, given.values())))
+    if shape not in _RUN_SHAPES:
+        _check_run_types(given)
+        if len(_RUN_SHAPES) < 1000:
+            _RUN_SHAPES.add(shape)
+    for name, length in _LENGTHS:
+        value = given.get(name)
+        if value is not None and len(value) > length:
             raise LineError(f"run.{name} has an invalid value {value!r:.80}")
-    if not _REQUIRED <= given.keys():
-        raise LineError(f"run.{sorted(_REQUIRED - given.keys())[0]} is missing")
-    run = dict(given)
+    for name in _INTS:
+        if given[name] not in INT32:
+            raise LineError(f"run.{name} is out of range: {given[name]}")
+    run = {**_NO_RUN, **given}  # every column, absent ones null
     for name in _TIMES:
         if run.get(name) is not None:
             run[name] = _time(run[name], f"run.{name}")
@@ -216,6 +229,22 @@ def _run(given: Any) -> dict[str, Any]:
         if run[name] is not None and not _ID.match(run[name]):
             raise LineError(f"run.{name} must be 32 lowercase hex digits, not {run[name]!r:.40}")
     return run
+
+
+def _check_run_types(given: dict[str, Any]) -> None:
+    """Every field a ``runs`` column, of its type, null only where allowed; every required one there."""
+    for name, value in given.items():
+        spec = _SPECS.get(name)
+        if spec is None:
+            raise LineError(f"run has an unknown field {name!r:.40}")
+        types, nullable, _ = spec
+        if value is None:
+            if not nullable:
+                raise LineError(f"run.{name} must not be null")
+        elif type(value) not in types:
+            raise LineError(f"run.{name} has an invalid value {value!r:.80}")
+    if not _REQUIRED <= given.keys():
+        raise LineError(f"run.{sorted(_REQUIRED - given.keys())[0]} is missing")
 
 
 def _values(items: Any, what: str) -> list[list[str]]:
@@ -251,6 +280,10 @@ _FP_TYPES = {"name": ((str,), False), "seq": ((int,), False), "algorithm": ((str
              "digest": ((str,), False), "kind": ((str,), False), "dtype": ((str,), True), "shape": ((str,), True),
              "chunk_elems": ((int,), True), "chunks": ((str,), True), "kept": ((bool,), False),
              "logged_at": ((str,), False)}
+_FP_LIMITS = [(c.name, c.type.length) for c in FingerprintRow.__table__.columns
+              if c.name in _FP_TYPES and getattr(c.type, "length", None)]
+_FP_INTS = ("seq", "chunk_elems")
+_FP_SHAPES: set[tuple[tuple, tuple]] = set()  # like _RUN_SHAPES
 
 
 def _fingerprints(items: Any) -> list[dict[str, Any]]:
@@ -259,15 +292,26 @@ def _fingerprints(items: Any) -> list[dict[str, Any]]:
         raise LineError("fingerprints must be a list")
     rows, names = [], set()
     for item in items:
-        if not isinstance(item, dict) or item.keys() != _FP_TYPES.keys():
+        if type(item) is not dict or item.keys() != _FP_TYPES.keys():
             raise LineError(f"a fingerprint must have exactly the fields {', '.join(_FP_FIELDS)}")
         name = item["name"]
-        for key, value in item.items():
-            types, nullable = _FP_TYPES[key]
-            if (value is None and not nullable) or (value is not None and type(value) not in types):
+        shape = (tuple(item), tuple(map(type, item.values())))
+        if shape not in _FP_SHAPES:
+            for key, value in item.items():
+                types, nullable = _FP_TYPES[key]
+                if (value is None and not nullable) or (value is not None and type(value) not in types):
+                    raise LineError(f"fingerprint {name!r:.80}: {key} has an invalid value {value!r:.80}")
+            if len(_FP_SHAPES) < 1000:
+                _FP_SHAPES.add(shape)
+        for key, length in _FP_LIMITS:
+            value = item[key]
+            if value is not None and len(value) > length:
                 raise LineError(f"fingerprint {name!r:.80}: {key} has an invalid value {value!r:.80}")
-        if not name or len(name) > 255 or name in names:
-            raise LineError(f"fingerprint name {name!r:.80} is empty, too long or repeated")
+        for key in _FP_INTS:
+            if item[key] is not None and item[key] not in INT32:
+                raise LineError(f"fingerprint {name!r:.80}: {key} is out of range: {item[key]}")
+        if not name or name in names:
+            raise LineError(f"fingerprint name {name!r:.80} is empty or repeated")
         names.add(name)
         row = dict(item)
         if row["chunks"] is not None:
@@ -329,11 +373,18 @@ def _prepared(values: list[Any], preparers: list[tuple[int, Callable]]) -> tuple
     return tuple(values)
 
 
+_ENV_KEY = '"environment":'
+_ENV_KEY_BYTES = _ENV_KEY.encode()
+_PREFIX = 76  # '{"digest":"' and the 64 hex digits of the digest, as export writes an environment
+
+
 class LineReader:
     """Validates lines into rows ready for ``dialect``; caches each distinct environment's check."""
 
     def __init__(self, dialect: Dialect | None = None) -> None:
         self._environments: dict[tuple, dict[str, Any]] = {}
+        # Checked environments as export writes them (str and UTF-8), by their first characters.
+        self._verbatim: dict[str | bytes, tuple[str | bytes, dict[str, Any]]] = {}
         self._run_prep = _preparers(dialect, Run.__table__, RUN_INSERT[:-1])
         self._fp_prep = _preparers(dialect, FingerprintRow.__table__, FP_INSERT)
         self._time_prep = _preparers(dialect, Run.__table__, ["started_at"])
@@ -357,13 +408,43 @@ class LineReader:
                 ok = False
             if not ok:
                 raise LineError("the environment's fields do not give its digest (edited or malformed)")
+            for column in Environment.__table__.columns:
+                length = getattr(column.type, "length", None)
+                if length and env.get(column.name) is not None and len(env[column.name]) > length:
+                    raise LineError(f"environment.{column.name} is too long ({len(env[column.name])} characters)")
             found = self._environments[key] = dict(env)
+            if len(self._verbatim) < 1000:
+                text = json.dumps(env, ensure_ascii=False, separators=(",", ":"))
+                for form in (text, text.encode()):
+                    self._verbatim[form[:_PREFIX]] = (form, found)
         return found
+
+    def _decode(self, text: str | bytes) -> tuple[Any, bool]:
+        """``json.loads(text)``, and whether its environment is one already checked.
+
+        Most of a line is its environment, the same on every line from one machine: found
+        verbatim, it is cut out before parsing and the checked one put in its place. Only when
+        the line has one ``"environment":`` key, which then parses as the top-level field.
+        """
+        key, zero = (_ENV_KEY, "0") if type(text) is str else (_ENV_KEY_BYTES, b"0")
+        at = text.find(key)  # type: ignore[arg-type]
+        if at >= 0:
+            start = at + len(key)
+            known = self._verbatim.get(text[start : start + _PREFIX])
+            if known is not None and text.startswith(known[0], start) and text.count(key) == 1:  # type: ignore
+                try:
+                    data = json.loads(text[:start] + zero + text[start + len(known[0]) :])  # type: ignore
+                except ValueError:
+                    data = None
+                if type(data) is dict and type(data.get("environment")) is int and data["environment"] == 0:
+                    data["environment"] = known[1]
+                    return data, True
+        return json.loads(text), False
 
     def read(self, number: int, text: str | bytes) -> Line:
         """Validate one line and recompute its record digest; raises LineError saying what is wrong."""
         try:
-            data = json.loads(text)
+            data, checked = self._decode(text)
         except ValueError as error:  # UnicodeDecodeError too
             raise LineError(f"not JSON ({error})") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
@@ -373,7 +454,7 @@ class LineReader:
             raise LineError(f"unknown field {unknown[0]!r:.40}" if unknown else "run and environment are required")
         run = _run(data["run"])
         run_id = run["id"]
-        environment = self.environment(data["environment"])
+        environment = data["environment"] if checked else self.environment(data["environment"])
         params = _values(data.get("params", []), "params")
         tags = _values(data.get("tags", []), "tags")
         fingerprints = _fingerprints(data.get("fingerprints", []))
@@ -391,13 +472,13 @@ class LineReader:
                 raise LineError(f"its content does not give its record digest {digest:.80} (edited after export?)")
         elif digest is not None:
             raise LineError(f"a {run['status']} run is not chained, so it has no record digest")
-        values = [run.get(name) for name in RUN_INSERT[:-3]]
+        values = list(_ROW_VALUES(run))
         values += deleted or (None, None)
         return Line(
             number=number, run_id=run_id, refs=tuple(r for r in (run["parent_id"], run["replay_of"]) if r),
             environment=environment, run_row=_prepared(values, self._run_prep),
             params=_value_rows(run_id, params, "params"), tags=_value_rows(run_id, tags, "tags"),
-            fingerprints=[_prepared([run_id, *(fp[name] for name in _FP_FIELDS)], self._fp_prep)
+            fingerprints=[_prepared([run_id, *_FP_VALUES(fp)], self._fp_prep)
                           for fp in fingerprints],
             record_digest=digest, tombstone=chain.tombstone_digest(run_id, *deleted) if deleted else None,
             replays=self._replays(data.get("replays", []), run_id),

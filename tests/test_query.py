@@ -300,3 +300,30 @@ def test_sql_experiments_and_export_do_not_import_numpy_or_alembic(registry):
         done = subprocess.run([sys.executable, "-c", snippet, *args], capture_output=True, text=True,
                               env=dict(os.environ), check=True)
         assert json.loads(done.stdout.strip().splitlines()[-1]) == [], args
+
+
+@pytest.mark.sqlite_only
+def test_param_and_tag_lookups_use_their_partial_indexes(registry, registry_path):
+    """The indexes hold numbers only (by num) and the rest only (by text): the queries still use them."""
+    import sqlite3
+
+    from sqlalchemy import event
+
+    from seedreg import database
+
+    engine = database.engine_for(registry.url)
+    seen: list[tuple[str, tuple]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        seen.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        assert ids(registry, params=["lr=0.1"]) and ids(registry, tags=["stage=prep"])
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    with sqlite3.connect(registry_path) as conn:
+        plans = [str(conn.execute("EXPLAIN QUERY PLAN " + statement, parameters).fetchall())
+                 for statement, parameters in seen if " params" in statement or " tags" in statement]
+    assert any("ix_params_key_num" in plan for plan in plans), plans
+    assert any("ix_tags_key_text" in plan for plan in plans), plans

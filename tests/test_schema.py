@@ -114,3 +114,58 @@ def test_upgrade_from_the_first_revision_keeps_runs_and_chains_them(registry_pat
     report = registry.audit()
     assert report.ok, report.findings
     assert report.count == 2  # the two closed runs were chained; the running one was not
+
+
+def _alembic(url: str):
+    from alembic.config import Config as AlembicConfig
+
+    config = AlembicConfig()
+    config.set_main_option("script_location", schema.migrations_location())
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.attributes["configure_logging"] = False
+    return config
+
+
+def test_0005_rewrites_checks_keeping_rows_and_refusing_the_same_values(backend):
+    """Upgrade 0004 -> 0005 and back: stored runs stay, and every check still refuses what it refused."""
+    from alembic import command
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    from seedreg import database
+
+    with seedreg.run("kept", seed=3, params={"lr": 0.1}, tags={"stage": "a"}) as run:
+        run.log("x", 1)
+    registry = seedreg.Registry()
+    url = registry.url
+    before = [r.to_json() for r in registry.runs()]
+    config = _alembic(url)
+    database.forget(url)
+    command.downgrade(config, "0004")
+    command.upgrade(config, "head")
+    database.forget(url)
+    assert [r.to_json() for r in seedreg.Registry().runs()] == before
+    assert seedreg.Registry().audit().ok
+    engine = create_engine(url)
+    bad = [
+        "UPDATE runs SET status = 'bogus'", "UPDATE runs SET seed_source = 'bogus'",
+        "UPDATE runs SET seed_kind = 'bogus'", "UPDATE params SET value_type = 'bogus'",
+        "UPDATE tags SET value_type = 'bogus'", "UPDATE chain SET kind = 'bogus'",
+        "INSERT INTO replays (session, verdict, details, created_at) VALUES ('s', 'bogus', '{}', '2026-01-01')",
+    ]
+    for statement in bad:
+        with pytest.raises(IntegrityError, match="(?i)check"), engine.begin() as conn:
+            conn.execute(text(statement))
+    with engine.begin() as conn:  # the allowed values still pass
+        conn.execute(text("UPDATE runs SET status = 'failed'"))
+        conn.execute(text("UPDATE runs SET status = 'completed'"))
+    engine.dispose()
+    if backend == "sqlite":
+        with sqlite3.connect(registry.url.removeprefix("sqlite:///")) as conn:
+            sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'runs'").fetchone()[0]
+            assert "status = 'running' OR status = 'completed'" in sql and " IN (" not in sql
+            index = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'ix_runs_parent_id'").fetchone()[0]
+            assert index.endswith("WHERE parent_id IS NOT NULL")
+            plan = conn.execute("EXPLAIN QUERY PLAN SELECT id FROM runs WHERE parent_id = 'x'").fetchall()
+            assert "ix_runs_parent_id" in str(plan)  # a lookup by value still uses the partial index
+            assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)

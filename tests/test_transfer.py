@@ -255,3 +255,91 @@ def test_import_errors_are_one_line(tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1
     result = invoke("export", "--db", str(tmp_path / "none.db"))
     assert result.exit_code == 2 and "no registry at" in result.stderr
+
+
+def test_an_export_file_is_read_in_ranges_by_workers_like_its_lines_through_stdin(tmp_path, monkeypatch):
+    """A regular file is cut into byte ranges the workers read themselves: CRLF, blank lines and a
+    missing final newline are handled, line numbers stay those of the file."""
+    monkeypatch.setattr(importer, "CHUNK_BYTES", 3000)  # a few lines per range: many ranges, a worker pool
+    lines = [synthetic.line(experiment="ranges", seed=str(i), started=datetime(2026, 1, 1, 0, 0, i)) for i in range(40)]
+    lines[17] = lines[17].replace('"launch": "script"', '"launch": 7')
+    text = "\r\n".join(lines[:10]) + "\r\n\r\n" + "\n".join(lines[10:])  # no newline at the end
+    path = tmp_path / "runs.jsonl"
+    path.write_text(text)
+    with path.open("rb") as stream:
+        report = Registry().import_(stream)
+    assert report.imported == 39 and [n for n, _ in report.rejected] == [19]  # line 19: 10 + a blank one + 8
+    assert "run.launch has an invalid value 7" in report.rejected[0][1]
+    piped = tmp_path / "piped.db"
+    assert invoke("import", "-", "--db", str(piped), input=text).exit_code == 2
+    assert listing(str(piped)) == listing()
+    assert Registry().audit().ok
+
+
+def test_a_run_repeated_in_the_input_is_written_once(backend, monkeypatch):
+    """Within one batch, across batches and across transactions: the first copy counts, the others are skipped."""
+    monkeypatch.setattr(importer, "CHUNK", 5)
+    monkeypatch.setattr(importer, "BATCH", 10)
+    monkeypatch.setattr(importer, "COMMIT", 25)
+    lines = [synthetic.line(experiment="twice", seed=str(i), params={"i": i}, tags={"t": str(i)},
+                            started=datetime(2026, 1, 1, 0, 0, i)) for i in range(30)]
+    seen: list[int] = []
+    report = Registry().import_(lines[:5] + lines[:5] + lines[5:] + lines[3:8], progress=seen.append)
+    assert (report.imported, report.skipped, report.rejected) == (30, 10, [])
+    assert sum(seen) == 40 and len(seen) == 4
+    registry = Registry()
+    assert registry.count() == 30 and registry.audit().ok
+    assert registry.sql("SELECT count(*) FROM params").rows == [[30]]
+    assert registry.sql("SELECT count(*) FROM fingerprints").rows == [[30]]
+
+
+def test_values_the_database_cannot_hold_are_refused_with_their_line(backend):
+    """Checked before writing, so PostgreSQL never refuses half a transaction: lengths and 32-bit integers."""
+    from seedreg.environment import EnvironmentSnapshot
+
+    good = synthetic.line(experiment="holds")
+    pid = json.loads(synthetic.line(experiment="pid"))
+    pid["run"]["pid"] = 2**40  # the digest is checked after: the range is what is refused
+    dtype = json.loads(synthetic.line(experiment="dtype"))
+    dtype["fingerprints"][0]["dtype"] = "<f8" * 30
+    env = json.loads(synthetic.line(experiment="env"))
+    snapshot = EnvironmentSnapshot(python_version="3.11.9", python_implementation="CPython", platform="L" * 300,
+                                   machine="x86_64", numpy_version="1.26.4", blas=None, packages={})
+    env["environment"] = {**env["environment"], "platform": snapshot.platform, "digest": snapshot.digest,
+                          "packages": snapshot.packages_json}
+    report = Registry().import_([good, json.dumps(pid), json.dumps(dtype), json.dumps(env)])
+    assert report.imported == 1
+    assert [(n, why.split(":")[0]) for n, why in report.rejected] == [
+        (2, "run.pid is out of range"), (3, "fingerprint 'order'"), (4, "environment.platform is too long (300 characters)")]
+    assert [r.experiment for r in Registry().runs()] == ["holds"] and Registry().audit().ok
+
+
+def test_an_environment_is_reused_only_where_it_is_the_lines_own():
+    """A reader that has seen an environment skips parsing it again, and decides every line as a new reader would."""
+    from seedreg.transfer import LineError, LineReader
+
+    first = json.loads(synthetic.line(experiment="a"))
+    env_text = json.dumps(first["environment"], ensure_ascii=False, separators=(",", ":"))
+    second = json.dumps(json.loads(synthetic.line(experiment="b")), ensure_ascii=False, separators=(",", ":"))
+    nested = json.loads(second)
+    nested["run"]["environment"] = first["environment"]  # not a run field, whatever the top level holds
+    nested_text = json.dumps(nested, ensure_ascii=False, separators=(",", ":"))
+    other = dict(first["environment"], platform="elsewhere")  # fields that do not give its digest
+    duplicate = second.replace('"environment":' + env_text, '"environment":' + env_text + ',"environment":'
+                               + json.dumps(other, separators=(",", ":")))  # JSON keeps the last one
+    assert env_text in second and duplicate != second
+
+    def outcome(reader: LineReader, text: str | bytes):
+        try:
+            line = reader.read(1, text)
+        except LineError as error:
+            return str(error)
+        return line._replace(environment=dict(line.environment))
+
+    warm = LineReader()
+    warm.read(1, json.dumps(first, ensure_ascii=False, separators=(",", ":")).encode())
+    for text in (second, second.encode(), nested_text, duplicate, duplicate.encode(), second.replace("}", "", 1)):
+        assert outcome(warm, text) == outcome(LineReader(), text)
+    assert warm._decode(second.encode())[1] and not warm._decode(duplicate)[1]  # the fast path was taken
+    assert outcome(warm, nested_text) == "run has an unknown field 'environment'"
+    assert "do not give its digest" in outcome(warm, duplicate)
