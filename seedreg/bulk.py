@@ -12,16 +12,22 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: li
     """INSERT ``rows`` (tuples in ``columns`` order, values already as the driver stores them).
 
     On SQLite straight through the driver's ``executemany``: building SQLAlchemy's parameters
-    per row would cost more than SQLite's insert itself. Elsewhere through SQLAlchemy, which
-    batches the rows into multi-row VALUES on PostgreSQL.
+    per row would cost more than SQLite's insert itself. On PostgreSQL through psycopg with
+    ``COPY ... FROM STDIN`` (several times faster than multi-row INSERTs); other drivers go
+    through SQLAlchemy.
     """
     if not rows:
         return
+    quote = conn.dialect.identifier_preparer.quote
+    names = ", ".join(quote(name) for name in columns)
     if conn.dialect.name == "sqlite":
-        quote = conn.dialect.identifier_preparer.quote
-        names = ", ".join(quote(name) for name in columns)
         marks = ", ".join("?" * len(columns))
         conn.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})", rows)
+    elif conn.dialect.driver == "psycopg":
+        driver: Any = conn.connection.dbapi_connection
+        with driver.cursor() as cursor, cursor.copy(f"COPY {quote(table.name)} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
     else:
         conn.execute(table.insert(), [dict(zip(columns, row)) for row in rows])
 

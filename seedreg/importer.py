@@ -23,7 +23,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Dialect, Engine, select
+from sqlalchemy import Connection, Dialect, Engine, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from . import bulk, chain, database
 from .models import ChainHead, Environment, FingerprintRow, Param, ReplayVerdict, Run, Tag
@@ -340,8 +341,18 @@ def _kept(rows: list[tuple], counts: list[int], drop: set[int]) -> list[tuple]:
 
 
 def _existing(conn: Connection, column: Any, keys: Iterable[Any]) -> set[Any]:
+    """The ``keys`` found in ``column``.
+
+    On PostgreSQL the keys go as one array (``= ANY``): inside an import's transaction, IN
+    lists of 500 parameters took about 0.1 s each (an import ran at under 1,000 runs/s), one
+    array of all the keys takes a few milliseconds.
+    """
     found: set[Any] = set()
-    for part in parts(sorted(set(keys))):
+    wanted = sorted(set(keys))
+    if conn.dialect.name == "postgresql" and wanted:
+        keys_param = bindparam("keys", wanted, type_=ARRAY(column.type))
+        return set(conn.execute(select(column).where(column == any_(keys_param))).scalars())
+    for part in parts(wanted):
         found.update(conn.execute(select(column).where(column.in_(part))).scalars())
     return found
 
