@@ -340,6 +340,32 @@ def test_an_environment_is_reused_only_where_it_is_the_lines_own():
     warm.read(1, json.dumps(first, ensure_ascii=False, separators=(",", ":")).encode())
     for text in (second, second.encode(), nested_text, duplicate, duplicate.encode(), second.replace("}", "", 1)):
         assert outcome(warm, text) == outcome(LineReader(), text)
-    assert warm._decode(second.encode())[1] and not warm._decode(duplicate)[1]  # the fast path was taken
+    assert warm._decode(second.encode(), json.loads)[1] and not warm._decode(duplicate, json.loads)[1]
     assert outcome(warm, nested_text) == "run has an unknown field 'environment'"
     assert "do not give its digest" in outcome(warm, duplicate)
+
+
+@pytest.mark.parametrize("edit", ["nan", "huge float", "huge int", "surrogate"])
+def test_lines_orjson_might_read_differently_are_decided_by_json(edit):
+    """orjson parses lines fast; where it could read a line otherwise than json, json decides."""
+    from seedreg.transfer import LineError, LineReader
+
+    line = json.loads(synthetic.line(experiment="exact"))
+    if edit == "nan":
+        line["run"]["duration"] = float("nan")  # written as NaN, which orjson refuses
+    elif edit == "huge float":
+        line["run"]["duration"] = 1e30  # a float literal: the same float for both
+    elif edit == "huge int":
+        line["run"]["duration"] = 10**30  # an integer literal: json reads an int, orjson a float
+    else:
+        line["run"]["username"] = "\ud800"  # a lone surrogate, which orjson refuses
+    text = json.dumps(line)
+    reader = LineReader()
+    if edit == "huge int":
+        with pytest.raises(LineError, match=r"run.duration is out of range: 1000000000000000000000000000000$"):
+            reader.read(1, text)
+        return
+    # the digest was computed before the edit: json's reading gets as far as comparing it
+    expected = "not valid Unicode" if edit == "surrogate" else "does not give its record digest"
+    with pytest.raises(LineError, match=expected):
+        reader.read(1, text)
