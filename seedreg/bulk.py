@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Boolean, Connection, DateTime, Dialect, Table
 
 
 def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: list[tuple]) -> None:
@@ -32,20 +33,34 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: li
         conn.execute(table.insert(), [dict(zip(columns, row)) for row in rows])
 
 
-def prepare(conn: Connection, table: Table, columns: Sequence[str], rows: list[tuple]) -> list[tuple]:
-    """Apply SQLAlchemy's own conversion of each column's values for this connection's dialect."""
-    dialect = conn.dialect
-    procs: list[tuple[int, Any]] = [
-        (i, proc) for i, name in enumerate(columns)
-        if (proc := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None
-    ]
-    if not procs:
-        return rows
-    out = []
-    for row in rows:
-        values = list(row)
-        for i, proc in procs:
-            if values[i] is not None:
-                values[i] = proc(values[i])
-        out.append(tuple(values))
-    return out
+_SAMPLE = datetime(2026, 1, 2, 3, 4, 5, 6)
+Preparers = list[tuple[int, Callable[[Any], Any]]]
+
+
+def preparers(dialect: Dialect | None, table: Table, columns: Sequence[str]) -> Preparers:
+    """SQLAlchemy's own conversions of times and booleans in ``columns`` for ``dialect``, by
+    position (other values pass as they are; no dialect: none)."""
+    if dialect is None:
+        return []
+    found: Preparers = []
+    for i, name in enumerate(columns):
+        kind = table.c[name].type
+        if isinstance(kind, (DateTime, Boolean)):
+            proc = kind.dialect_impl(dialect).bind_processor(dialect)
+            if proc is not None and isinstance(kind, DateTime) and proc(_SAMPLE) == _fast_time(_SAMPLE):
+                proc = _fast_time  # the same text as SQLAlchemy's SQLite DATETIME, from C
+            if proc is not None:
+                found.append((i, proc))
+    return found
+
+
+def _fast_time(moment: datetime) -> str:
+    return moment.isoformat(" ", "microseconds")
+
+
+def prepared(values: list[Any], preparers: Preparers) -> tuple:
+    """``values`` (changed in place) converted by ``preparers``, as a row for :func:`insert_rows`."""
+    for i, proc in preparers:
+        if values[i] is not None:
+            values[i] = proc(values[i])
+    return tuple(values)

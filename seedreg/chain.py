@@ -166,7 +166,7 @@ def append(conn: Connection, run_id: str, *, digest: str | None = None, imported
     if digest is None:
         digest = record_digest(load_records(conn, [run_id])[run_id])
     # One link (every run's close): plain cached statements, cheaper than the bulk path.
-    head = conn.execute(_head_for_update()).one()
+    head = lock_head(conn)
     link, seq = link_digest(head.head, digest), head.count + 1
     row = {"seq": seq, "run_id": run_id, "record_digest": digest, "link_digest": link,
            "record_version": RECORD_VERSION, "imported": imported, "linked_at": utcnow()}
@@ -175,6 +175,12 @@ def append(conn: Connection, run_id: str, *, digest: str | None = None, imported
     conn.execute(ChainLink.__table__.insert(), row)
     conn.execute(_head_update(), {"count": seq, "head": link})
     return link
+
+
+def lock_head(conn: Connection) -> Any:
+    """The chain head (count, head), locked until the caller's transaction ends: whoever appends
+    next waits, so links are never computed from a stale head."""
+    return conn.execute(_head_for_update()).one()
 
 
 @functools.lru_cache(maxsize=1)
@@ -189,9 +195,7 @@ def _head_update() -> Any:
 
 def extend(conn: Connection, links: Sequence[tuple[str, str, str]], *, imported: bool = False) -> str:
     """Append many ``(run_id, kind, digest)`` links at once (bulk import): one head read, one insert."""
-    head = conn.execute(
-        select(ChainHead.count, ChainHead.head).where(ChainHead.id == 1).with_for_update()
-    ).one()
+    head = lock_head(conn)
     previous, seq, rows = head.head, head.count, []
     for run_id, kind, digest in links:
         seq += 1
@@ -200,14 +204,14 @@ def extend(conn: Connection, links: Sequence[tuple[str, str, str]], *, imported:
     if rows:
         table = ChainLink.__table__
         # The same version, flag and time on every link: converted for the driver once.
-        tail = bulk.prepare(conn, table, ["record_version", "imported", "linked_at"],
-                            [(RECORD_VERSION, imported, utcnow())])[0]
+        tail = bulk.prepared([RECORD_VERSION, imported, utcnow()],
+                             bulk.preparers(conn.dialect, table, ["record_version", "imported", "linked_at"]))
         columns = ["seq", "run_id", "kind", "record_digest", "link_digest", "record_version", "imported", "linked_at"]
         if all(row[2] == "record" for row in rows):  # the column's default (migration 0002 predates the column)
             columns.remove("kind")
             rows = [(row[0], row[1], *row[3:]) for row in rows]
         bulk.insert_rows(conn, table, columns, [row + tail for row in rows])
-        conn.execute(ChainHead.__table__.update().where(ChainHead.id == 1), {"count": seq, "head": previous})
+        conn.execute(_head_update(), {"count": seq, "head": previous})
     return previous
 
 

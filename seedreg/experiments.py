@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, select, text
 
 from .models import ORIGINAL_RUNS, ReplayVerdict, Run
+from .records import aware, iso
 
 #: Columns of ``experiments`` in table and CSV output, in a stable order.
 COLUMNS = ("experiment", "runs", "completed", "failed", "last_run", "seeds", "numpy", "replays_identical",
@@ -35,8 +36,6 @@ class ExperimentSummary:
                 " ".join(self.numpy_versions), self.replays_identical, self.replays_different]
 
     def to_json(self) -> dict[str, Any]:
-        from .records import iso
-
         return {"experiment": self.experiment, "runs": self.runs, "completed": self.completed,
                 "failed": self.failed, "last_run": iso(self.last_run), "seeds": self.seeds,
                 "numpy_versions": list(self.numpy_versions), "replays_identical": self.replays_identical,
@@ -82,7 +81,7 @@ def summarize(conn: Connection) -> list[ExperimentSummary]:
     return [
         ExperimentSummary(
             experiment=name, runs=g["runs"], completed=g["completed"], failed=g["failed"],
-            last_run=None if g["last"] is None else g["last"].replace(tzinfo=timezone.utc), seeds=g["seeds"],
+            last_run=aware(g["last"]), seeds=g["seeds"],
             numpy_versions=tuple(sorted(g["numpy"], key=_version_key)),
             replays_identical=g["identical"], replays_different=g["different"],
         )

@@ -27,7 +27,7 @@ from sqlalchemy import Connection, Dialect, Engine, any_, bindparam, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from . import bulk, chain, database
-from .models import ChainHead, Environment, FingerprintRow, Param, ReplayVerdict, Run, Tag
+from .models import Environment, FingerprintRow, Param, ReplayVerdict, Run, Tag
 from .transfer import FP_INSERT, RUN_INSERT, VALUE_INSERT, LineError, LineReader, parts
 
 #: Runs written at a time, and at most per transaction: a commit writes every index page its
@@ -280,7 +280,7 @@ def _begin(conn: Connection) -> None:
     wait, so what :func:`_write` checks holds until the commit."""
     conn.begin()
     try:
-        conn.execute(select(ChainHead.count).where(ChainHead.id == 1).with_for_update()).one()
+        chain.lock_head(conn)
     except BaseException:
         conn.rollback()
         raise
@@ -340,21 +340,28 @@ def _kept(rows: list[tuple], counts: list[int], drop: set[int]) -> list[tuple]:
     return kept
 
 
-def _existing(conn: Connection, column: Any, keys: Iterable[Any]) -> set[Any]:
-    """The ``keys`` found in ``column``.
+def _where_in(conn: Connection, query: Any, column: Any, keys: Iterable[Any]) -> list[Any]:
+    """The rows of ``query`` whose ``column`` is one of ``keys``.
 
     On PostgreSQL the keys go as one array (``= ANY``): inside an import's transaction, IN
     lists of 500 parameters took about 0.1 s each (an import ran at under 1,000 runs/s), one
-    array of all the keys takes a few milliseconds.
+    array of all the keys takes a few milliseconds. Elsewhere IN lists of a few hundred.
     """
-    found: set[Any] = set()
     wanted = sorted(set(keys))
-    if conn.dialect.name == "postgresql" and wanted:
+    if not wanted:
+        return []
+    if conn.dialect.name == "postgresql":
         keys_param = bindparam("keys", wanted, type_=ARRAY(column.type))
-        return set(conn.execute(select(column).where(column == any_(keys_param))).scalars())
+        return conn.execute(query.where(column == any_(keys_param))).all()
+    rows: list[Any] = []
     for part in parts(wanted):
-        found.update(conn.execute(select(column).where(column.in_(part))).scalars())
-    return found
+        rows += conn.execute(query.where(column.in_(part))).all()
+    return rows
+
+
+def _existing(conn: Connection, column: Any, keys: Iterable[Any]) -> set[Any]:
+    """The ``keys`` found in ``column``."""
+    return {row[0] for row in _where_in(conn, select(column), column, keys)}
 
 
 def _environment_ids(conn: Connection, environments: dict[str, dict[str, Any]]) -> dict[str, int]:
@@ -362,10 +369,7 @@ def _environment_ids(conn: Connection, environments: dict[str, dict[str, Any]]) 
     table = Environment.__table__
 
     def known() -> dict[str, int]:
-        found: dict[str, int] = {}
-        for part in parts(sorted(environments)):
-            found.update(conn.execute(select(table.c.digest, table.c.id).where(table.c.digest.in_(part))).all())
-        return found
+        return dict(_where_in(conn, select(table.c.digest, table.c.id), table.c.digest, environments))
 
     ids = known()
     missing = [dict(env, created_at=database.utcnow()) for digest, env in environments.items() if digest not in ids]
@@ -380,10 +384,8 @@ def _new_verdicts(conn: Connection, verdicts: list[dict[str, Any]]) -> list[dict
     if not verdicts:
         return []
     table = ReplayVerdict.__table__
-    stored: set[tuple] = set()
-    for part in parts(sorted({v["original_id"] for v in verdicts})):
-        query = select(table.c.session, table.c.original_id, table.c.replay_id).where(table.c.original_id.in_(part))
-        stored.update(tuple(row) for row in conn.execute(query))
+    query = select(table.c.session, table.c.original_id, table.c.replay_id)
+    stored = {tuple(row) for row in _where_in(conn, query, table.c.original_id, {v["original_id"] for v in verdicts})}
     fresh = []
     for verdict in verdicts:
         key = (verdict["session"], verdict["original_id"], verdict["replay_id"])

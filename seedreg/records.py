@@ -23,6 +23,11 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+def aware(moment: datetime | None) -> datetime | None:
+    """A stored time (naive UTC, as every backend stores it) as an aware UTC datetime."""
+    return None if moment is None else moment.replace(tzinfo=timezone.utc)
+
+
 def iso(moment: datetime | None) -> str | None:
     """ISO 8601 in UTC with a ``Z``, as every machine-readable output prints times."""
     if moment is None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import timezone
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, Select, func, select
@@ -14,7 +13,7 @@ from . import database, liveness, schema, values
 from .errors import RegistryNotFoundError, UnknownRunError, UsageError
 from .models import Environment, FingerprintRow, Param, ReplayVerdict, Run, Tag
 from .query import DEFAULT_SORT, Filters, order_by, plan
-from .records import EnvironmentRecord, ReplayRecord, RunRecord
+from .records import EnvironmentRecord, ReplayRecord, RunRecord, aware
 
 if TYPE_CHECKING:
     from .audit import AuditReport
@@ -26,10 +25,6 @@ if TYPE_CHECKING:
 
 _HEX = set("0123456789abcdef")
 _BATCH = 500
-
-
-def _aware(moment):
-    return None if moment is None else moment.replace(tzinfo=timezone.utc)
 
 
 def _fingerprint_from_row(row: Any):
@@ -201,7 +196,7 @@ class Registry:
             ).all()
         return [
             ReplayRecord(session=r.session, original=r.original_id, replay=r.replay_id, verdict=r.verdict,
-                         created_at=_aware(r.created_at), details=json.loads(r.details))
+                         created_at=aware(r.created_at), details=json.loads(r.details))
             for r in rows
         ]
 
@@ -353,8 +348,8 @@ def _record(row: Any, params: dict, tags: dict, fingerprints: dict, crashed: boo
         id=row.id, experiment=row.experiment, status="crashed" if crashed else row.status,
         seed=seed, seed_kind=row.seed_kind, seed_source=row.seed_source,
         spawn_key=tuple(json.loads(row.spawn_key)), parent=row.parent_id, replay_of=row.replay_of,
-        block_index=row.block_index, started_at=_aware(row.started_at), ended_at=_aware(row.ended_at),
-        duration=row.duration, heartbeat_at=_aware(row.heartbeat_at), error=row.error,
+        block_index=row.block_index, started_at=aware(row.started_at), ended_at=aware(row.ended_at),
+        duration=row.duration, heartbeat_at=aware(row.heartbeat_at), error=row.error,
         rng_digest=row.rng_digest, numpy_version=row.numpy_version, python_version=row.python_version,
         libraries=json.loads(row.libraries), hostname=row.hostname, username=row.username, pid=row.pid,
         process_started=row.process_started, executable=row.executable, argv=json.loads(row.argv),
@@ -363,6 +358,6 @@ def _record(row: Any, params: dict, tags: dict, fingerprints: dict, crashed: boo
         git_commit=row.git_commit, git_dirty=row.git_dirty,
         replay_session=row.replay_session, generator_used=row.generator_used,
         seeders=json.loads(row.seeders) if row.seeders else None,
-        deleted_at=_aware(row.deleted_at), deleted_reason=row.deleted_reason,
+        deleted_at=aware(row.deleted_at), deleted_reason=row.deleted_reason,
         params=params, tags=tags, fingerprints=fingerprints,
     )

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 import orjson
 from sqlalchemy import Boolean, Connection, DateTime, Dialect, Float, Integer, select
 
-from . import chain
+from . import bulk, chain
 from .environment import EnvironmentSnapshot
 from .models import (
     SEED_KINDS,
@@ -349,36 +349,6 @@ def _replays(items: Any, run_id: str) -> list[dict[str, Any]]:
     return rows
 
 
-_SAMPLE = datetime(2026, 1, 2, 3, 4, 5, 6)
-
-
-def _preparers(dialect: Dialect | None, table: Any, columns: Sequence[str]) -> list[tuple[int, Callable]]:
-    """SQLAlchemy's own conversions of times and booleans for ``dialect`` (other values pass as they are)."""
-    if dialect is None:
-        return []
-    found = []
-    for i, name in enumerate(columns):
-        kind = table.c[name].type
-        if isinstance(kind, (DateTime, Boolean)):
-            proc = kind.dialect_impl(dialect).bind_processor(dialect)
-            if proc is not None and isinstance(kind, DateTime) and proc(_SAMPLE) == _fast_time(_SAMPLE):
-                proc = _fast_time  # the same text as SQLAlchemy's SQLite DATETIME, from C
-            if proc is not None:
-                found.append((i, proc))
-    return found
-
-
-def _fast_time(moment: datetime) -> str:
-    return moment.isoformat(" ", "microseconds")
-
-
-def _prepared(values: list[Any], preparers: list[tuple[int, Callable]]) -> tuple:
-    for i, proc in preparers:
-        if values[i] is not None:
-            values[i] = proc(values[i])
-    return tuple(values)
-
-
 class _Doubt(Exception):
     """orjson's reading of a line may differ from json's: read it again with json."""
 
@@ -402,9 +372,9 @@ class LineReader:
         self._environments: dict[tuple, dict[str, Any]] = {}
         # Checked environments as export writes them (str and UTF-8), by their first characters.
         self._verbatim: dict[str | bytes, tuple[str | bytes, dict[str, Any]]] = {}
-        self._run_prep = _preparers(dialect, Run.__table__, RUN_INSERT[:-1])
-        self._fp_prep = _preparers(dialect, FingerprintRow.__table__, FP_INSERT)
-        self._time_prep = _preparers(dialect, Run.__table__, ["started_at"])
+        self._run_prep = bulk.preparers(dialect, Run.__table__, RUN_INSERT[:-1])
+        self._fp_prep = bulk.preparers(dialect, FingerprintRow.__table__, FP_INSERT)
+        self._time_prep = bulk.preparers(dialect, Run.__table__, ["started_at"])
 
     def environment(self, env: Any) -> dict[str, Any]:
         """The line's environment, once checked: its fields must give its digest."""
@@ -513,9 +483,9 @@ class LineReader:
         values += deleted or (None, None)
         return Line(
             number=number, run_id=run_id, refs=tuple(r for r in (run["parent_id"], run["replay_of"]) if r),
-            environment=environment, run_row=_prepared(values, self._run_prep),
+            environment=environment, run_row=bulk.prepared(values, self._run_prep),
             params=_value_rows(run_id, params, "params"), tags=_value_rows(run_id, tags, "tags"),
-            fingerprints=[_prepared([run_id, *_FP_VALUES(fp)], self._fp_prep)
+            fingerprints=[bulk.prepared([run_id, *_FP_VALUES(fp)], self._fp_prep)
                           for fp in fingerprints],
             record_digest=digest, tombstone=chain.tombstone_digest(run_id, *deleted) if deleted else None,
             replays=self._replays(data.get("replays", []), run_id),
@@ -524,7 +494,7 @@ class LineReader:
     def _replays(self, items: Any, run_id: str) -> list[dict[str, Any]]:
         rows = _replays(items, run_id)
         for row in rows:
-            row["created_at"] = _prepared([row["created_at"]], self._time_prep)[0]
+            row["created_at"] = bulk.prepared([row["created_at"]], self._time_prep)[0]
         return rows
 
 
