@@ -36,15 +36,16 @@ RECORD_FIELDS_V1 = (
     "username", "pid", "process_started", "executable", "argv", "command", "cwd", "launch",
     "script_path", "script_digest", "pythonhashseed", "git_commit", "git_dirty",
 )
-_ENV_FIELDS = ("digest", "python_version", "python_implementation", "platform", "machine", "numpy_version",
-               "blas", "packages")
-_FP_FIELDS = ("name", "seq", "algorithm", "digest", "kind", "dtype", "shape", "chunk_elems", "chunks", "kept")
+#: The environment fields and fingerprint fields a version-1 record covers.
+ENV_FIELDS = ("digest", "python_version", "python_implementation", "platform", "machine", "numpy_version",
+              "blas", "packages")
+FP_FIELDS_V1 = ("name", "seq", "algorithm", "digest", "kind", "dtype", "shape", "chunk_elems", "chunks", "kept")
 
 
 _TIMES = ("started_at", "ended_at")
 _RECORD_VALUES = operator.itemgetter(*RECORD_FIELDS_V1)
-_FP_VALUES = operator.itemgetter(*_FP_FIELDS)
-_CHUNKS = _FP_FIELDS.index("chunks")
+_FP_VALUES = operator.itemgetter(*FP_FIELDS_V1)
+_CHUNKS = FP_FIELDS_V1.index("chunks")
 
 
 def _fingerprint(row: Any) -> list[Any]:
@@ -99,11 +100,11 @@ def _statements(by_ids: bool) -> tuple[Any, Any, Any, Any]:
     """The four queries of :func:`load_records`, built once (closing a run uses them every time)."""
     runs_q = select(
         *(Run.__table__.c[name] for name in RECORD_FIELDS_V1),
-        *(Environment.__table__.c[name].label(f"env_{name}") for name in _ENV_FIELDS),
+        *(Environment.__table__.c[name].label(f"env_{name}") for name in ENV_FIELDS),
     ).join(Environment, Environment.id == Run.environment_id, isouter=True)
     param_q = select(Param.run_id, Param.key, Param.value_type, Param.text)
     tag_q = select(Tag.run_id, Tag.key, Tag.value_type, Tag.text)
-    fp_q = select(FingerprintRow.run_id, *(FingerprintRow.__table__.c[name] for name in _FP_FIELDS))
+    fp_q = select(FingerprintRow.run_id, *(FingerprintRow.__table__.c[name] for name in FP_FIELDS_V1))
     if by_ids:
         ids = bindparam("ids", expanding=True)
         runs_q = runs_q.where(Run.id.in_(ids))
@@ -140,7 +141,7 @@ def _environment(row: Any, cache: dict[tuple, str]) -> str:
     The digest alone would let an edit of the shared environment row (platform, packages, …)
     pass the audit; for an intact row this is the stored digest, so record digests do not change.
     """
-    values = tuple(row._mapping[f"env_{name}"] for name in _ENV_FIELDS)
+    values = tuple(row._mapping[f"env_{name}"] for name in ENV_FIELDS)
     if values[0] is None:
         return ""
     if values not in cache:

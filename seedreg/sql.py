@@ -98,7 +98,7 @@ def _postgres(url: str, statement: str) -> SqlResult:
     try:
         conn = psycopg.connect(conninfo, autocommit=False)
     except psycopg.Error as error:
-        raise UsageError(f"cannot connect to {database.mask_url(url)}: {str(error).strip().splitlines()[0]}") from None
+        raise UsageError(f"cannot connect to {database.mask_url(url)}: {_first_line(error)}") from None
     try:
         conn.read_only = True  # psycopg opens the transaction with BEGIN READ ONLY
         with conn.cursor() as cursor:

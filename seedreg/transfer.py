@@ -46,10 +46,8 @@ _LOOKUP = 500  # ids per IN (...) lookup
 
 _LOCAL = ("environment_id", "deleted_at", "deleted_reason")  # not facts of the run, or carried apart
 _RUN_COLUMNS = [c for c in Run.__table__.columns if c.name not in _LOCAL]
-_ENV_FIELDS = ("digest", "python_version", "python_implementation", "platform", "machine", "numpy_version",
-               "blas", "packages")
-_FP_FIELDS = ("name", "seq", "algorithm", "digest", "kind", "dtype", "shape", "chunk_elems", "chunks", "kept",
-              "logged_at")
+_ENV_FIELDS = chain.ENV_FIELDS
+_FP_FIELDS = (*chain.FP_FIELDS_V1, "logged_at")  # when it was logged: exported, not part of the record
 #: Column order of the rows a :class:`Line` carries, as :mod:`seedreg.importer` inserts them.
 RUN_INSERT = [c.name for c in _RUN_COLUMNS] + ["deleted_at", "deleted_reason", "environment_id"]
 VALUE_INSERT = ["run_id", "key", "value_type", "text", "num"]
