@@ -29,7 +29,7 @@ import blake3
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from seedreg.hashing import fingerprint  # noqa: E402
+from seedreg.fingerprints.encoding import fingerprint
 
 MIB = 1 << 20
 

@@ -13,12 +13,12 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+from _common import PYTHON, alternating, verdict
 from sqlalchemy import insert, select
 
 import seedreg
-from _common import PYTHON, alternating, verdict
-from seedreg import database
-from seedreg.models import FingerprintRow, Param, Run, Tag
+from seedreg.db import engines
+from seedreg.db.models import FingerprintRow, Param, RunRow, Tag
 
 RUNS = 10_000
 
@@ -28,9 +28,9 @@ def build(db: str) -> None:
     with seedreg.run("template", seed=1, params={"lr": 0.1, "model": {"depth": 3}}, tags={"stage": "x"}, db=db) as run:
         run.log("a", run.rng.normal(size=100))
         run.log("b", run.rng.integers(0, 10, size=50))
-    engine = database.engine_for(database.resolve_url(db))
+    engine = engines.engine_for(engines.resolve_url(db))
     with engine.begin() as conn:
-        row = dict(conn.execute(select(Run.__table__).where(Run.id == run.id)).one()._mapping)
+        row = dict(conn.execute(select(RunRow.__table__).where(RunRow.id == run.id)).one()._mapping)
         fps = [dict(r._mapping) for r in conn.execute(select(FingerprintRow.__table__).where(FingerprintRow.run_id == run.id))]
         params = [dict(r._mapping) for r in conn.execute(select(Param.__table__).where(Param.run_id == run.id))]
         tags = [dict(r._mapping) for r in conn.execute(select(Tag.__table__).where(Tag.run_id == run.id))]
@@ -42,7 +42,7 @@ def build(db: str) -> None:
             fp_rows += [{**fp, "run_id": new_id} for fp in fps]
             param_rows += [{**p, "run_id": new_id} for p in params]
             tag_rows += [{**t, "run_id": new_id} for t in tags]
-        for table, rows in ((Run, runs), (FingerprintRow, fp_rows), (Param, param_rows), (Tag, tag_rows)):
+        for table, rows in ((RunRow, runs), (FingerprintRow, fp_rows), (Param, param_rows), (Tag, tag_rows)):
             conn.execute(insert(table), rows)
 
 

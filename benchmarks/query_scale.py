@@ -30,11 +30,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import blake3
-
 from _common import PYTHON, alternating, process_seconds, verdict
-from seedreg import Registry, chain
-from seedreg.cli_query import COUNT_CAP
-from seedreg.environment import EnvironmentSnapshot, installed_packages
+
+from seedreg import Registry
+from seedreg.cli.runs import COUNT_CAP
+from seedreg.integrity import chain
+from seedreg.recording.environment import EnvironmentSnapshot, installed_packages
 
 LRS = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 EXPERIMENTS = tuple(f"exp{i}" for i in range(10))

@@ -16,12 +16,13 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+from _common import PYTHON, verdict
 from sqlalchemy import select
 
 import seedreg
-from _common import PYTHON, verdict
-from seedreg import chain, database
-from seedreg.models import ChainHead, ChainLink, FingerprintRow, Param, Run, Tag
+from seedreg.db import engines
+from seedreg.db.models import ChainHead, ChainLink, FingerprintRow, Param, RunRow, Tag
+from seedreg.integrity import chain
 
 AUDIT_RUNS = 100_000
 SCRIPT = """\
@@ -62,30 +63,30 @@ def build_audit_registry(db: str) -> None:
     with seedreg.run("template", seed=1, params={"lr": 0.1}, tags={"stage": "x"}, db=db) as run:
         run.log("a", run.rng.normal(size=100))
         run.log("b", run.rng.integers(0, 10, size=50))
-    engine = database.engine_for(database.resolve_url(db))
+    engine = engines.engine_for(engines.resolve_url(db))
     with engine.begin() as conn:
-        row = dict(conn.execute(select(Run.__table__).where(Run.id == run.id)).one()._mapping)
+        row = dict(conn.execute(select(RunRow.__table__).where(RunRow.id == run.id)).one()._mapping)
         children = {
             table: [dict(r._mapping) for r in conn.execute(select(table.__table__).where(table.run_id == run.id))]
             for table in (FingerprintRow, Param, Tag)
         }
         conn.execute(ChainLink.__table__.delete())
-        batch: dict = {Run: [], FingerprintRow: [], Param: [], Tag: []}
+        batch: dict = {RunRow: [], FingerprintRow: [], Param: [], Tag: []}
         for i in range(AUDIT_RUNS - 1):
             new_id = uuid.uuid4().hex
-            batch[Run].append({**row, "id": new_id, "seed": str(i), "ended_at": row["ended_at"] + timedelta(seconds=i + 1)})
+            batch[RunRow].append({**row, "id": new_id, "seed": str(i), "ended_at": row["ended_at"] + timedelta(seconds=i + 1)})
             for table, rows in children.items():
                 batch[table] += [{**r, "run_id": new_id} for r in rows]
-        for table in (Run, FingerprintRow, Param, Tag):
+        for table in (RunRow, FingerprintRow, Param, Tag):
             conn.execute(table.__table__.insert(), batch[table])
         records = chain.load_records(conn)
-        ids = [r.id for r in conn.execute(select(Run.id).order_by(Run.ended_at, Run.id))]
+        ids = [r.id for r in conn.execute(select(RunRow.id).order_by(RunRow.ended_at, RunRow.id))]
         links, previous = [], ""
         for seq, run_id in enumerate(ids, start=1):
             digest = chain.record_digest(records[run_id])
             previous = chain.link_digest(previous, digest)
             links.append({"seq": seq, "run_id": run_id, "record_digest": digest, "link_digest": previous,
-                          "record_version": chain.RECORD_VERSION, "imported": False, "linked_at": database.utcnow()})
+                          "record_version": chain.RECORD_VERSION, "imported": False, "linked_at": engines.utcnow()})
         conn.execute(ChainLink.__table__.insert(), links)
         conn.execute(ChainHead.__table__.update(), {"count": len(links), "head": previous})
 

@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import PYTHON, alternating, verdict
 
 import seedreg
-from _common import PYTHON, alternating, verdict
 
 BLOCKS = 1_000
 

@@ -18,8 +18,9 @@ import time
 import uuid
 from pathlib import Path
 
-import seedreg
 from _common import PYTHON
+
+import seedreg
 
 BLOCKS = 200
 WRITER = textwrap.dedent("""
@@ -33,7 +34,7 @@ WRITER = textwrap.dedent("""
     for i in range(n):
         with seedreg.run("load", seed=i) as run:
             run.log("x", run.rng.normal(size=100))
-    print(seedreg.database.retries, flush=True)
+    print(seedreg.db.engines.retries, flush=True)
 """)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .errors import (
+from seedreg.errors import (
     DuplicateNameError,
     InvalidSeedError,
     RegistryError,
@@ -24,20 +24,25 @@ from .errors import (
     UnsupportedTypeError,
     UsageError,
 )
-from .fingerprints import Fingerprint
-from .records import EnvironmentRecord, RunRecord
+from seedreg.fingerprints.digest import Fingerprint
+from seedreg.registry.records import EnvironmentRecord, RunRecord
 
 if TYPE_CHECKING:
-    from .context import Run, run
-    from .hashing import fingerprint
-    from .registry import Registry
+    from seedreg.fingerprints.encoding import fingerprint
+    from seedreg.recording.block import Run, run
+    from seedreg.registry.facade import Registry
 
 __version__ = "0.1.0"
 
 
 #: Names loaded on first use: the with-block needs NumPy and the registry SQLAlchemy, so that
 #: ``import seedreg`` (the pytest plugin, the CLI's start) stays cheap.
-_LAZY = {"run": "context", "Run": "context", "Registry": "registry", "fingerprint": "hashing"}
+_LAZY = {
+    "run": "recording.block",
+    "Run": "recording.block",
+    "Registry": "registry.facade",
+    "fingerprint": "fingerprints.encoding",
+}
 
 
 def __getattr__(name: str) -> object:

@@ -1,5 +1,5 @@
 """``python -m seedreg``: the same as the ``seedreg`` command."""
 
-from .cli import main
+from seedreg.cli import main
 
 main()

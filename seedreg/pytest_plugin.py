@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from .compare import BlockComparison
-    from .context import Run
-    from .records import RunRecord
-    from .seeding import Seed
+    from seedreg.recording.block import Run
+    from seedreg.registry.records import RunRecord
+    from seedreg.replay.compare import BlockComparison
+    from seedreg.seed.codec import Seed
 
 PLUGIN_NAME = "seedreg-session"
 ROOT_SEED_BITS = 32
@@ -93,14 +93,14 @@ class SeedregSession:
     """The plugin at work for one pytest session: a run per test, and the replay when asked."""
 
     def __init__(self, config: pytest.Config) -> None:
-        from . import database
-        from .errors import SeedregError
+        from seedreg.db import engines
+        from seedreg.errors import SeedregError
 
         opt = config.option
         self.config = config
         self.db_option: str | None = opt.seedreg_db
         try:
-            self.url = database.resolve_url(opt.seedreg_db)
+            self.url = engines.resolve_url(opt.seedreg_db)
         except SeedregError as error:
             raise pytest.UsageError(f"--seedreg-db: {error}") from None
         self.session = uuid.uuid4().hex
@@ -117,8 +117,8 @@ class SeedregSession:
     # -- replay ------------------------------------------------------------------------------
 
     def _original(self, ref: str) -> RunRecord:
-        from .errors import SeedregError
-        from .registry import Registry
+        from seedreg.errors import SeedregError
+        from seedreg.registry.facade import Registry
 
         try:
             registry = Registry(self.url)
@@ -139,7 +139,7 @@ class SeedregSession:
         return None if self.original is None else str(self.original.tags["pytest.nodeid"])
 
     def _replay_seed(self) -> Seed:
-        from .seeding import Seed
+        from seedreg.seed.codec import Seed
 
         assert self.original is not None
         return Seed(self.original.seed, self.original.seed_kind, "replay", tuple(self.original.spawn_key))
@@ -147,7 +147,7 @@ class SeedregSession:
     # -- hooks -------------------------------------------------------------------------------
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
-        from .database import mask_url
+        from seedreg.db.engines import mask_url
 
         where = f"registry {mask_url(self.url)}"
         if self.original is not None:
@@ -222,24 +222,24 @@ class SeedregSession:
             self.comparison = self._compare(run.id)
 
     def _compare(self, replay_id: str) -> BlockComparison:
-        from . import store
-        from .compare import compare_block
-        from .registry import Registry
-        from .replay import store_verdicts
+        from seedreg.recording import kept_arrays
+        from seedreg.registry.facade import Registry
+        from seedreg.replay.compare import compare_block
+        from seedreg.replay.runner import store_verdicts
 
         assert self.original is not None
         registry = Registry(self.url)
         original, replayed = registry.get(self.original.id), registry.get(replay_id)
 
         def kept(a: Any, b: Any) -> tuple[Any, Any]:
-            return store.load(registry.url, a.hexdigest), store.load(registry.url, b.hexdigest)
+            return kept_arrays.load(registry.url, a.hexdigest), kept_arrays.load(registry.url, b.hexdigest)
 
         comparison = compare_block(original, replayed, kept)
-        store_verdicts(registry, self.session, [comparison])
+        store_verdicts(registry.engine(), self.session, [comparison])
         return comparison
 
     def _reproduce(self, nodeid: str, run: Run) -> str:
-        from .database import mask_url
+        from seedreg.db.engines import mask_url
 
         original = self.original.id if self.original is not None else run.id
         command = ["pytest", "--seedreg-replay", original]
@@ -258,7 +258,7 @@ class SeedregSession:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        from .database import mask_url
+        from seedreg.db.engines import mask_url
 
         write = terminalreporter.write_line
         terminalreporter.write_sep("-", "seedreg")
@@ -273,7 +273,7 @@ class SeedregSession:
             write(f"  reproduce: {shlex.join(['pytest', '--seedreg-replay', run_id, *db, nodeid])}")
 
     def _summary_replay(self, write: Any) -> None:
-        from .render import render_comparison
+        from seedreg.cli.render import render_comparison
 
         assert self.original is not None
         if self.comparison is None:

@@ -48,7 +48,7 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
-    from seedreg import database
+    from seedreg.db import engines
 
     name = f"seedreg_t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(make_url(POSTGRES_URL).set(database="postgres"), isolation_level="AUTOCOMMIT")
@@ -60,7 +60,7 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp
     try:
         yield kind
     finally:
-        database.forget(url)
+        engines.forget(url)
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()

@@ -14,8 +14,9 @@ from typing import Any
 
 import blake3
 
-from seedreg import chain, values
-from seedreg.environment import EnvironmentSnapshot
+from seedreg.db import keyvalues
+from seedreg.integrity import chain
+from seedreg.recording.environment import EnvironmentSnapshot
 
 
 def environment(numpy: str | None = "1.26.4") -> dict[str, Any]:
@@ -55,8 +56,8 @@ def line(*, id: str | None = None, experiment: str = "exp", status: str = "compl
         "git_commit": None, "git_dirty": None, "replay_session": replay_session, "generator_used": False,
         "seeders": None,
     }
-    param_rows = [[r["key"], r["value_type"], r["text"]] for r in values.rows(params)]
-    tag_rows = [[r["key"], r["value_type"], r["text"]] for r in values.rows(tags)]
+    param_rows = [[r["key"], r["value_type"], r["text"]] for r in keyvalues.rows(params)]
+    tag_rows = [[r["key"], r["value_type"], r["text"]] for r in keyvalues.rows(tags)]
     fps = []
     for seq, name in enumerate(outputs):
         chunks = blake3.blake3(f"{run_id}/{name}".encode()).digest() * 2

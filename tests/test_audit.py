@@ -15,11 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner, Result
+from helpers import run_python, seedreg_cli
 
 import seedreg
-from helpers import run_python, seedreg_cli
-from seedreg import chain, database
 from seedreg.cli import cli
+from seedreg.db import engines
+from seedreg.integrity import chain
 
 PY = sys.executable
 FORGED_DIGEST = "0" * 64
@@ -352,7 +353,7 @@ def test_expect_head_catches_a_rewritten_chain(registry_path):
     record(1, start=2)
     tamper(registry_path, *_edit_seed(first))
 
-    engine = database.engine_for(database.resolve_url(registry_path))
+    engine = engines.engine_for(engines.resolve_url(registry_path))
     with engine.connect() as conn:
         records = chain.load_records(conn)
     links = query(registry_path, "SELECT seq, run_id FROM chain ORDER BY seq")

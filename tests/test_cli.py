@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner, Result
+from helpers import seedreg_cli
 
 import seedreg
-from helpers import seedreg_cli
-from seedreg import schema
 from seedreg.cli import cli
+from seedreg.db import schema
 
 pytestmark = pytest.mark.usefixtures("backend")  # every test runs on SQLite and PostgreSQL
 

@@ -9,8 +9,9 @@ from click.testing import CliRunner
 from sqlalchemy import text
 
 import seedreg
-from seedreg import Registry, UsageError, database
+from seedreg import Registry, UsageError
 from seedreg.cli import cli
+from seedreg.db import engines
 
 
 def invoke(*args: str):
@@ -29,7 +30,7 @@ def runs(backend) -> list[str]:
 
 def execute(statement: str, **params) -> None:
     """Edit the registry behind seedreg's back, with plain SQL."""
-    engine = database.engine_for(Registry().url)
+    engine = engines.engine_for(Registry().url)
     with engine.begin() as conn:
         conn.execute(text(statement), params)
 
@@ -135,9 +136,9 @@ def test_deleting_twice_or_a_running_run_is_refused(runs):
 
 def test_a_crashed_run_can_be_deleted_and_the_audit_does_not_list_it_as_open(runs, backend):
     execute("UPDATE runs SET status = 'crashed' WHERE id = :id", id=runs[0])
-    engine = database.engine_for(Registry().url)
+    engine = engines.engine_for(Registry().url)
     with engine.begin() as conn:  # rebuild the chain without that run's link, as if it had crashed
-        from seedreg import chain
+        from seedreg.integrity import chain
 
         conn.execute(text("DELETE FROM chain"))
         conn.execute(text("UPDATE chain_head SET count = 0, head = ''"))
@@ -154,18 +155,18 @@ def test_downgrade_below_0004_is_refused_while_deletions_are_chained(runs, regis
     from alembic import command
     from alembic.config import Config
 
-    from seedreg import schema
+    from seedreg.db import schema
 
     config = Config()
     config.set_main_option("script_location", schema.migrations_location())
     config.set_main_option("sqlalchemy.url", f"sqlite:///{registry_path}")
     config.attributes["configure_logging"] = False
-    database.forget(Registry().url)
+    engines.forget(Registry().url)
     command.downgrade(config, "0003")  # no tombstone yet: the old schema holds everything
     command.upgrade(config, "head")
     assert Registry().audit().ok
     Registry().delete(runs[0], "bad")
-    database.forget(Registry().url)
+    engines.forget(Registry().url)
     with pytest.raises(RuntimeError, match="deletion"):
         command.downgrade(config, "0003")
     assert Registry().revision() == schema.HEAD and Registry().audit().ok

@@ -8,9 +8,9 @@ import re
 import numpy as np
 import pytest
 from click.testing import CliRunner, Result
+from helpers import seedreg_cli
 
 import seedreg
-from helpers import seedreg_cli
 from seedreg.cli import cli
 
 pytestmark = pytest.mark.usefixtures("backend")  # every test runs on SQLite and PostgreSQL

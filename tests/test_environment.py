@@ -15,8 +15,8 @@ import blake3
 import numpy as np
 import pytest
 
-from seedreg import environment as env_module
-from seedreg.environment import (
+from seedreg.recording import environment as env_module
+from seedreg.recording.environment import (
     EnvironmentSnapshot,
     environment,
     file_digest,

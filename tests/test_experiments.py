@@ -6,9 +6,9 @@ import json
 from datetime import datetime
 
 import pytest
+import synthetic
 from click.testing import CliRunner
 
-import synthetic
 from seedreg import Registry
 from seedreg.cli import cli
 

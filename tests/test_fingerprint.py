@@ -18,15 +18,15 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from seedreg.errors import SeedregError, UnsupportedTypeError
-from seedreg import hashing as fpmod
-from seedreg.fingerprints import (
+from seedreg.fingerprints import encoding as fpmod
+from seedreg.fingerprints.digest import (
     ENCODING_VERSION,
     Fingerprint,
     chunk_elems_for,
     chunk_range,
     first_differing_chunk,
 )
-from seedreg.hashing import fingerprint
+from seedreg.fingerprints.encoding import fingerprint
 
 KIB, MIB = 1024, 1024 * 1024
 SETTINGS = settings(max_examples=80, deadline=None,
@@ -653,16 +653,16 @@ def test_pandas_frames() -> None:
 
 
 def test_module_does_not_import_pandas() -> None:
-    # load seedreg.hashing alone (a bare package object stands in for seedreg/__init__)
+    # load seedreg.fingerprints.encoding alone (a bare package object stands in for seedreg/__init__)
     code = (
         "import importlib, sys, types\n"
         "pkg = types.ModuleType('seedreg'); pkg.__path__ = [sys.argv[1]]\n"
         "sys.modules['seedreg'] = pkg\n"
-        "m = importlib.import_module('seedreg.hashing')\n"
+        "m = importlib.import_module('seedreg.fingerprints.encoding')\n"
         "m.fingerprint([m.np.arange(3), 'x'])\n"
         "print('pandas' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code, os.path.dirname(fpmod.__file__)],
+    out = subprocess.run([sys.executable, "-c", code, os.path.dirname(os.path.dirname(fpmod.__file__))],
                          capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

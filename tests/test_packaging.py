@@ -8,7 +8,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from helpers import REPO
 
 
@@ -57,6 +56,6 @@ def test_non_editable_install_creates_a_registry_from_another_directory(wheel: P
                             capture_output=True, text=True, timeout=300)
     assert listed.returncode == 0, listed.stderr
     assert run_id in listed.stdout and "completed" in listed.stdout
-    origin = subprocess.run([str(python), "-c", "import seedreg.schema as s; print(s.migrations_location())"],
+    origin = subprocess.run([str(python), "-c", "import seedreg.db.schema as s; print(s.migrations_location())"],
                             cwd=elsewhere, env=env, capture_output=True, text=True, check=True)
     assert "site-packages" in origin.stdout

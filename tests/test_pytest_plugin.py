@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 import seedreg
-from seedreg import render, replay  # noqa: F401  (imported once, see imported_once)
 from seedreg.pytest_plugin import node_seed
 
 pytest_plugins = ["pytester"]

@@ -8,11 +8,12 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
+import synthetic
 from click.testing import CliRunner
 
-import synthetic
-from seedreg import Registry, UsageError, query
+from seedreg import Registry, UsageError
 from seedreg.cli import cli
+from seedreg.registry import query
 
 NOW = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
 R1, R2, R3, R4, R5, R6, R7, R8 = (f"{i}{i}a1" + "0" * 28 for i in range(1, 9))
@@ -231,11 +232,11 @@ def test_the_param_filter_uses_plain_portable_sql(registry):
     from sqlalchemy import select
     from sqlalchemy.dialects import postgresql, sqlite
 
-    from seedreg.models import Run
+    from seedreg.db.models import RunRow
 
     filters = query.Filters.build(params=["lr=0.1"], tags=["stage=prep"])
-    selective = select(Run.id).where(*filters.conditions(lambda: []))
-    common = select(Run.id).where(*filters.conditions(lambda: [], frozenset({"param:0", "tag:0"})))
+    selective = select(RunRow.id).where(*filters.conditions(lambda: []))
+    common = select(RunRow.id).where(*filters.conditions(lambda: [], frozenset({"param:0", "tag:0"})))
     for dialect in (sqlite.dialect(), postgresql.dialect()):
         sql = str(selective.compile(dialect=dialect)).lower()
         assert "json" not in sql and "in (select params.run_id" in sql and "tags.text" in sql, sql
@@ -252,9 +253,9 @@ def test_common_values_are_walked_in_order_with_the_same_results(registry, monke
     expected = [ids(registry, **case) for case in cases]
     counts = [registry.count(**case) for case in cases]
     monkeypatch.setattr(query, "COMMON", 2)
-    from seedreg import database
+    from seedreg.db import engines
 
-    with database.engine_for(registry.url).connect() as conn:
+    with engines.engine_for(registry.url).connect() as conn:
         assert query.plan(conn, registry.filters(params=["lr=0.1"], seed=102)) == {"param:0"}
         assert query.plan(conn, registry.filters(params=["lr=0.123"])) is None  # nothing has it: no query at all
     assert [ids(registry, **case) for case in cases] == expected
@@ -309,9 +310,9 @@ def test_param_and_tag_lookups_use_their_partial_indexes(registry, registry_path
 
     from sqlalchemy import event
 
-    from seedreg import database
+    from seedreg.db import engines
 
-    engine = database.engine_for(registry.url)
+    engine = engines.engine_for(registry.url)
     seen: list[tuple[str, tuple]] = []
 
     def capture(conn, cursor, statement, parameters, context, executemany):

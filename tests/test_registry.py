@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import seedreg
-from seedreg import database, schema
+from seedreg.db import engines, schema
 from seedreg.errors import RegistryNotFoundError, SchemaError, UnknownRunError, UsageError
 
 pytestmark = pytest.mark.usefixtures("backend")  # every test runs on SQLite and PostgreSQL
@@ -120,7 +120,7 @@ def test_bad_url_is_a_usage_error(registry_path: Path):
 
 def test_mask_url_hides_the_password():
     url = "postgresql+psycopg://alice:s3cr3t-pw@db.example.org:5432/seeds"
-    masked = database.mask_url(url)
+    masked = engines.mask_url(url)
     assert "s3cr3t-pw" not in masked
     assert "alice" in masked and "db.example.org" in masked and "/seeds" in masked
     assert "s3cr3t-pw" not in repr(seedreg.Registry(url))

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner, Result
+from helpers import run_python, seedreg_cli
 
 import seedreg
-from helpers import run_python, seedreg_cli
 from seedreg.cli import cli
-from seedreg.compare import compare_block
+from seedreg.replay.compare import compare_block
 
 pytestmark = pytest.mark.usefixtures("backend")  # every test runs on SQLite and PostgreSQL
 
@@ -70,11 +70,11 @@ def query(db: Path, sql: str, *args) -> list[tuple]:
     """Rows of a query on the test's registry, whichever backend it is (``?`` placeholders)."""
     from sqlalchemy import text
 
-    from seedreg import database
+    from seedreg.db import engines
 
     parts = sql.split("?")
     named = "".join(part + (f":p{i}" if i < len(parts) - 1 else "") for i, part in enumerate(parts))
-    with database.engine_for(database.resolve_url()).connect() as conn:
+    with engines.engine_for(engines.resolve_url()).connect() as conn:
         return [tuple(row) for row in conn.execute(text(named), {f"p{i}": a for i, a in enumerate(args)})]
 
 

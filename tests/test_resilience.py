@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -15,12 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from helpers import REPO
 
 import seedreg
-from seedreg import database
 from seedreg.cli import cli
-
-from helpers import REPO
+from seedreg.db import engines
 
 
 def write(path: Path, text: str) -> Path:
@@ -36,7 +34,7 @@ WRITER = """
     for i in range(int(sys.argv[1])):
         with seedreg.run("load", seed=i, params={"worker": int(sys.argv[2])}) as run:
             run.log("x", run.rng.normal(size=100))
-    print(seedreg.database.retries)
+    print(seedreg.db.engines.retries)
 """
 
 
@@ -119,7 +117,7 @@ def _insert_foreign_running(registry_path: Path, run_id: str, heartbeat: str) ->
 def test_other_hosts_runs_are_crashed_only_once_their_heartbeat_is_stale(registry_path, monkeypatch):
     with seedreg.run("template", seed=1):
         pass
-    now = database.utcnow()
+    now = engines.utcnow()
     fresh, stale = "a" * 32, "b" * 32
     _insert_foreign_running(registry_path, fresh, now.isoformat(sep=" "))
     _insert_foreign_running(registry_path, stale, (now.replace(year=now.year - 1)).isoformat(sep=" "))
@@ -309,7 +307,7 @@ def own_postgres(tmp_path_factory):
     ctl = f"{PG_BIN[-1]} -D {data} -w"
     start = f'{ctl} -l {data}/server.log -o "-p {port} -k {data} -c listen_addresses=127.0.0.1" start'
     yield url, (lambda: _pg(f"{ctl} -m fast stop")), (lambda: _pg(start))
-    database.forget(url)
+    engines.forget(url)
     subprocess.run(["bash", "-c", f"su postgres -s /bin/bash -c '{ctl} -m immediate stop' || true"],
                    capture_output=True)
 
@@ -328,7 +326,7 @@ def test_postgres_stopped_mid_run_spools_and_sync_closes_after_restart(own_postg
     assert run.status == "completed" and 0 <= value < 100
     assert any("seedreg sync" in str(w.message) for w in caught)
     start()
-    database.forget(url)
+    engines.forget(url)
     assert seedreg.Registry().sync() == 1
     record = seedreg.Registry().get(run.id)
     assert record.status == "completed" and set(record.fingerprints) == {"before", "during"}

@@ -10,19 +10,19 @@ import platform
 import shutil
 import socket
 import sqlite3
-import uuid
-from datetime import datetime, timedelta, timezone
 import subprocess
 import sys
 import textwrap
+import uuid
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import blake3
 import numpy as np
 import pytest
+from helpers import run_python
 
 import seedreg
-from helpers import run_python
 from seedreg.errors import DuplicateNameError, UsageError
 
 pytestmark = pytest.mark.usefixtures("backend")  # every test runs on SQLite and PostgreSQL
@@ -604,7 +604,7 @@ def test_processes_writing_one_new_file_at_once_lose_nothing(tmp_path: Path, reg
     assert query(registry_path, "SELECT count(*), count(DISTINCT pid) FROM runs WHERE status = 'completed'") == [(20, 4)]
     assert query(registry_path, "SELECT count(*) FROM fingerprints") == [(20,)]
     assert query(registry_path, "SELECT count(*) FROM environments") == [(1,)]
-    assert query(registry_path, "SELECT version_num FROM alembic_version") == [(seedreg.schema.HEAD,)]
+    assert query(registry_path, "SELECT version_num FROM alembic_version") == [(seedreg.db.schema.HEAD,)]
     runs = seedreg.Registry().runs(limit=0)
     assert sorted(r.params["worker"] for r in runs) == sorted(str(k) for k in range(4) for _ in range(5))
 

@@ -10,13 +10,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from helpers import REPO
 from sqlalchemy import create_engine
 
 import seedreg
-from seedreg import schema
-from seedreg.models import Base
-
-from helpers import REPO
+from seedreg.db import schema
+from seedreg.db.models import Base
 
 
 def script_directory() -> ScriptDirectory:
@@ -132,7 +131,7 @@ def test_0005_rewrites_checks_keeping_rows_and_refusing_the_same_values(backend)
     from sqlalchemy import text
     from sqlalchemy.exc import IntegrityError
 
-    from seedreg import database
+    from seedreg.db import engines
 
     with seedreg.run("kept", seed=3, params={"lr": 0.1}, tags={"stage": "a"}) as run:
         run.log("x", 1)
@@ -140,10 +139,10 @@ def test_0005_rewrites_checks_keeping_rows_and_refusing_the_same_values(backend)
     url = registry.url
     before = [r.to_json() for r in registry.runs()]
     config = _alembic(url)
-    database.forget(url)
+    engines.forget(url)
     command.downgrade(config, "0004")
     command.upgrade(config, "head")
-    database.forget(url)
+    engines.forget(url)
     assert [r.to_json() for r in seedreg.Registry().runs()] == before
     assert seedreg.Registry().audit().ok
     engine = create_engine(url)

@@ -1,4 +1,4 @@
-"""Library seeders (seedreg/seeders.py): PyTorch and TensorFlow seeded, restored, recorded and
+"""Library seeders (seedreg/library_seeders.py): PyTorch and TensorFlow seeded, restored, recorded and
 digested when already imported; JAX keys from the run's SeedSequence; the ``seedreg.seeders``
 entry-point group, exercised with a real plugin distribution on ``sys.path``."""
 
@@ -9,22 +9,22 @@ import random
 import sqlite3
 import sys
 import textwrap
-import tomllib
 import types
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tomllib
 from click.testing import CliRunner
+from helpers import REPO, run_python
 
 import seedreg
-from helpers import REPO, run_python
-from seedreg import seeders, seeding
 from seedreg.cli import cli
-from seedreg.hashing import fingerprint
-from seedreg.render import render_run
-from seedreg.seeders import SeederError, library_seed
+from seedreg.cli.render import render_run
+from seedreg.fingerprints.encoding import fingerprint
+from seedreg.seed import codec, library_seeders
+from seedreg.seed.library_seeders import SeederError, library_seed
 
 torch = pytest.importorskip("torch", reason="PyTorch is not installed (CI installs torch==2.13.0)")
 
@@ -53,7 +53,7 @@ def test_torch_gets_the_low_64_bits_of_the_python_seed():
     with seedreg.run("big", seed=big):
         assert torch.initial_seed() == 5
     with seedreg.run("seq", seed=[3, 4]) as run:
-        expected = seeding.normalise([3, 4]).python_seed() & (2**64 - 1)
+        expected = codec.normalise([3, 4]).python_seed() & (2**64 - 1)
         assert torch.initial_seed() == expected == library_seed(run._seed)
     ss = np.random.SeedSequence(99, spawn_key=(2,))
     with seedreg.run("ss", seed=ss):
@@ -215,21 +215,21 @@ def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.syspath_prepend(str(site))
     for name in ("fakerng", "fakerng_seeder", "broken"):
         monkeypatch.delitem(sys.modules, name, raising=False)
-    seeders.entry_points.cache_clear()
+    library_seeders.entry_points.cache_clear()
     yield site
     for name in ("fakerng", "fakerng_seeder", "broken"):
         sys.modules.pop(name, None)
-    seeders.entry_points.cache_clear()
-    seeders.load.cache_clear()
+    library_seeders.entry_points.cache_clear()
+    library_seeders.load.cache_clear()
 
 
 def test_builtins_are_registered_in_pyproject_and_installed_metadata():
     declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"]
-    assert declared["seedreg.seeders"] == seeders.BUILTIN
+    assert declared["seedreg.seeders"] == library_seeders.BUILTIN
     assert declared["pytest11"] == {"seedreg": "seedreg.pytest_plugin"}
-    installed = {ep.name: ep.value for ep in metadata.entry_points(group=seeders.GROUP)
+    installed = {ep.name: ep.value for ep in metadata.entry_points(group=library_seeders.GROUP)
                  if ep.value.startswith("seedreg.")}
-    assert installed == seeders.BUILTIN, "reinstall seedreg (pip install -e .) to register its entry points"
+    assert installed == library_seeders.BUILTIN, "reinstall seedreg (pip install -e .) to register its entry points"
 
 
 def test_a_plugin_seeder_is_not_loaded_until_its_library_is_imported(plugin, registry_path):
@@ -246,7 +246,7 @@ def test_a_plugin_seeder_seeds_restores_digests_and_is_recorded(plugin):
     digests = []
     for _ in range(2):
         with seedreg.run("lib", seed=1234) as run:
-            assert fakerng.state == [seeding.normalise(1234).python_seed() % 1000] == [234]
+            assert fakerng.state == [codec.normalise(1234).python_seed() % 1000] == [234]
         digests.append(seedreg.Registry().get(run.id).rng_digest)
         assert fakerng.state == [42]
     with seedreg.run("lib", seed=1234) as run:
@@ -336,14 +336,14 @@ def test_entry_points_are_read_once_per_process(monkeypatch):
         calls.append(kwargs)
         return real(**kwargs)
 
-    monkeypatch.setattr(seeders.metadata, "entry_points", counting)
-    seeders.entry_points.cache_clear()
+    monkeypatch.setattr(library_seeders.metadata, "entry_points", counting)
+    library_seeders.entry_points.cache_clear()
     try:
         for seed in range(3):
             with seedreg.run("cached", seed=seed):
                 pass
     finally:
-        seeders.entry_points.cache_clear()
+        library_seeders.entry_points.cache_clear()
     assert calls == [{"group": "seedreg.seeders"}]
 
 

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import seedreg_cli
 
 import seedreg
 from seedreg import Registry, UsageError
 from seedreg.cli import cli
-
-from helpers import seedreg_cli
 
 
 @pytest.fixture

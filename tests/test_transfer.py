@@ -8,14 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import synthetic
 from click.testing import CliRunner
+from helpers import seedreg_cli
 
 import seedreg
-import synthetic
-from seedreg import Registry, importer
+from seedreg import Registry
 from seedreg.cli import cli
-
-from helpers import seedreg_cli
+from seedreg.transfer import importer
 
 
 def invoke(*args: str, input: str | None = None):
@@ -295,7 +295,7 @@ def test_a_run_repeated_in_the_input_is_written_once(backend, monkeypatch):
 
 def test_values_the_database_cannot_hold_are_refused_with_their_line(backend):
     """Checked before writing, so PostgreSQL never refuses half a transaction: lengths and 32-bit integers."""
-    from seedreg.environment import EnvironmentSnapshot
+    from seedreg.recording.environment import EnvironmentSnapshot
 
     good = synthetic.line(experiment="holds")
     pid = json.loads(synthetic.line(experiment="pid"))
@@ -316,7 +316,8 @@ def test_values_the_database_cannot_hold_are_refused_with_their_line(backend):
 
 def test_an_environment_is_reused_only_where_it_is_the_lines_own():
     """A reader that has seen an environment skips parsing it again, and decides every line as a new reader would."""
-    from seedreg.transfer import LineError, LineReader
+    from seedreg.transfer.format import LineError
+    from seedreg.transfer.lines import LineReader
 
     first = json.loads(synthetic.line(experiment="a"))
     env_text = json.dumps(first["environment"], ensure_ascii=False, separators=(",", ":"))
@@ -348,7 +349,8 @@ def test_an_environment_is_reused_only_where_it_is_the_lines_own():
 @pytest.mark.parametrize("edit", ["nan", "huge float", "huge int", "surrogate"])
 def test_lines_orjson_might_read_differently_are_decided_by_json(edit):
     """orjson parses lines fast; where it could read a line otherwise than json, json decides."""
-    from seedreg.transfer import LineError, LineReader
+    from seedreg.transfer.format import LineError
+    from seedreg.transfer.lines import LineReader
 
     line = json.loads(synthetic.line(experiment="exact"))
     if edit == "nan":

@@ -61,7 +61,7 @@ def upgrade() -> None:
 
     head = sa.table("chain_head", sa.column("id"), sa.column("count"), sa.column("head"))
     op.bulk_insert(head, [{"id": 1, "count": 0, "head": ""}])
-    from seedreg import chain
+    from seedreg.integrity import chain
 
     chain.link_unchained(op.get_bind())
 

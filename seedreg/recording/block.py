@@ -1,0 +1,240 @@
+"""The with-block: ``seedreg.run(...)`` seeds, records, and closes one run."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import traceback
+import uuid
+import warnings
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from seedreg.db import engines, keyvalues
+from seedreg.db.engines import utcnow
+from seedreg.errors import DuplicateNameError, RegistryError, UnknownRunError, UsageError
+from seedreg.recording import heartbeat, kept_arrays
+from seedreg.recording.environment import environment, imported_libraries, process_facts
+from seedreg.recording.writer import Recorder
+from seedreg.replay import substitution
+from seedreg.seed import codec, global_state, library_seeders
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from seedreg.fingerprints.digest import Fingerprint
+
+_root_blocks = 0  # root blocks opened so far in this process: the k of "k-th root block"
+
+
+class Run:
+    """One recorded run; use it as a context manager (``with seedreg.run(...) as run:``).
+
+    Inside and after the block: ``id``, ``seed``, ``rng``, ``spawn(n)``, ``fingerprints``,
+    ``status``.
+    """
+
+    def __init__(
+        self,
+        experiment: str,
+        seed: Any = None,
+        *,
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        parent: str | Run | None = None,
+        db: str | os.PathLike[str] | None = None,
+    ) -> None:
+        if not isinstance(experiment, str) or not experiment.strip() or len(experiment) > 255:
+            raise UsageError(f"experiment must be a non-empty name of at most 255 characters, not {experiment!r}")
+        if isinstance(parent, Run):
+            parent = parent.id
+        if parent is not None and not isinstance(parent, str):
+            raise UsageError(f"parent must be a run id or a Run, not {type(parent).__name__}")
+        self.experiment = experiment
+        self._seed = codec.normalise(seed)
+        self._param_rows = keyvalues.rows(params)
+        self._tag_rows = keyvalues.rows(tags)
+        self.params: dict[str, Any] = keyvalues.flatten(params)
+        self.tags: dict[str, Any] = keyvalues.flatten(tags)
+        self.parent: str | None = parent
+        self.url = engines.resolve_url(db)
+        self.id: str = uuid.uuid4().hex
+        self.status: str = "new"
+        self.fingerprints: dict[str, Fingerprint] = {}
+        self.rng: np.random.Generator | None = None
+        self._seed_sequence: np.random.SeedSequence | None = None
+        self._recorder: Recorder | None = None
+        self._saved: global_state.GlobalState | None = None
+        self._started = 0.0
+        self._rng_initial: dict[str, Any] = {}
+        self._seeders = library_seeders.Applied()
+        #: (seed, original run id, session) when a caller replays one run directly (the pytest plugin).
+        self._replaying: tuple[codec.Seed, str, str | None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<seedreg.Run {self.id[:12]} {self.experiment!r} seed={self.seed} {self.status}>"
+
+    @property
+    def seed(self) -> int | tuple[int, ...]:
+        """The seed: an int, or a tuple of ints for a sequence seed."""
+        return self._seed.value
+
+    @property
+    def seed_source(self) -> str:
+        return self._seed.source
+
+    def spawn(self, n: int) -> list[np.random.SeedSequence]:
+        """``n`` independent child SeedSequences for workers (NumPy's ``SeedSequence.spawn``)."""
+        if self._seed_sequence is None:
+            self._seed_sequence = self._seed.seed_sequence()
+        return self._seed_sequence.spawn(n)
+
+    def jax_key(self, impl: str | None = None) -> Any:
+        """A JAX key for this run: ``jax.random.key(w)``, ``w`` the first word of the run's SeedSequence.
+
+        ``w = SeedSequence(entropy, spawn_key).generate_state(1, numpy.uint32)[0]`` (stable; the
+        same key with and without ``jax_enable_x64``). JAX has no global state to seed: split
+        this key for everything random in a JAX program.
+        """
+        import numpy as np
+
+        try:
+            import jax
+        except ImportError:
+            raise UsageError("run.jax_key() needs JAX, which is not installed (pip install jax)") from None
+        word = self._seed.seed_sequence().generate_state(1, np.uint32)[0]
+        return jax.random.key(np.uint32(word), impl=impl)
+
+    def __enter__(self) -> Run:
+        global _root_blocks
+        if self.status != "new":
+            raise UsageError("a seedreg run can be entered only once; call seedreg.run(...) again")
+        self._recorder = recorder = Recorder.for_url(self.url)
+        env_id = recorder.environment_id(environment())
+        facts = process_facts()
+        block_index = -1
+        if self.parent is None:
+            block_index = _root_blocks
+            _root_blocks += 1
+        replay_of = session = None
+        if self._replaying is not None:
+            self._seed, replay_of, session = self._replaying
+        elif substitution.active():
+            self._seed, replay_of = substitution.substitute(recorder.engine, self._seed, self.parent, block_index)
+            session = substitution.session()
+        now = utcnow()
+        row = {
+            "id": self.id, "experiment": self.experiment, "status": "running",
+            "seed": self._seed.text, "seed_kind": self._seed.kind, "seed_source": self._seed.source,
+            "spawn_key": json.dumps(list(self._seed.spawn_key)),
+            "parent_id": self.parent, "replay_of": replay_of, "replay_session": session,
+            "block_index": block_index,
+            "started_at": now, "heartbeat_at": now, "environment_id": env_id,
+            "numpy_version": environment().numpy_version,
+            "python_version": environment().python_version,
+            "libraries": json.dumps(imported_libraries()),
+            "hostname": facts.hostname, "username": facts.username, "pid": facts.pid,
+            "process_started": facts.process_started, "executable": facts.executable,
+            "argv": json.dumps(facts.argv), "command": json.dumps(facts.command), "cwd": os.getcwd(),
+            "launch": facts.launch, "script_path": facts.script_path,
+            "script_digest": facts.script_digest, "pythonhashseed": facts.pythonhashseed,
+            "git_commit": facts.git_commit, "git_dirty": facts.git_dirty,
+        }
+        try:
+            recorder.open_run(row, self._param_rows, self._tag_rows)
+        except RegistryError as error:
+            if self.parent is not None and "FOREIGN KEY" in str(error).upper():
+                raise UnknownRunError(f"parent run {self.parent!r} is not in {engines.mask_url(self.url)}") from None
+            raise
+        heartbeat.add(recorder.engine, self.id)
+        self._saved = global_state.GlobalState.save()
+        self.rng = global_state.seed_globals(self._seed)
+        self._rng_initial = self.rng.bit_generator.state
+        self._seed_sequence = self._seed.seed_sequence()
+        self.status = "running"
+        self._started = time.perf_counter()
+        self._seeders = library_seeders.seed_libraries(self._seed)
+        failure = self._seeders.error()
+        if failure is not None:  # its seeders are restored: record the run as failed, restore the rest
+            self.__exit__(type(failure), failure, None)
+            raise failure
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
+        duration = time.perf_counter() - self._started
+        assert self._saved is not None and self._recorder is not None and self.rng is not None
+        try:
+            rng_digest = global_state.state_digest(self.rng, self._seeders.digests())
+        finally:
+            self._seeders.restore()
+            self._saved.restore()
+        failure = self._seeders.error() if exc_type is not library_seeders.SeederError else None
+        if failure is not None and exc_type is None:
+            exc_type, exc, tb = type(failure), failure, None
+        heartbeat.remove(self.id)
+        error = None
+        if exc_type is None or (issubclass(exc_type, SystemExit) and exc.code in (0, None)):  # type: ignore[union-attr]
+            self.status = "completed"
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self.status = "interrupted"
+        else:
+            self.status = "failed"
+            error = "".join(traceback.format_exception(exc_type, exc, tb))
+        try:
+            self._recorder.close_run(
+                self.id, status=self.status, ended_at=utcnow(), duration=duration,
+                error=error, rng_digest=rng_digest,
+                generator_used=self.rng.bit_generator.state != self._rng_initial,
+                seeders=json.dumps(self._seeders.record()),
+            )
+        except RegistryError as closing:
+            if exc_type is None:
+                raise
+            warnings.warn(f"seedreg could not close run {self.id}: {closing}", RuntimeWarning, stacklevel=2)
+        if failure is not None:
+            if exc is failure:
+                raise failure
+            warnings.warn(f"seedreg run {self.id}: {failure}", RuntimeWarning, stacklevel=2)
+        return False
+
+    def log(self, name: str, obj: object, *, keep: bool = False) -> Fingerprint:
+        """Fingerprint ``obj`` and store it under ``name`` now (a crash later keeps it).
+
+        ``keep=True`` also saves an array in the data store (``.npy``, named by digest), so a
+        replay that differs can name the exact first differing element and both values.
+        """
+        from seedreg.fingerprints.encoding import fingerprint
+
+        if self.status != "running":
+            raise UsageError(f"run.log({name!r}) needs an open run (this one is {self.status})")
+        if not isinstance(name, str) or not name or len(name) > 255:
+            raise UsageError(f"a logged name must be a non-empty string of at most 255 characters, not {name!r}")
+        if name in self.fingerprints:
+            raise DuplicateNameError(f"{name!r} was already logged in run {self.id[:12]}: use another name")
+        fp = fingerprint(obj)
+        assert self._recorder is not None
+        if keep:
+            if fp.kind != "ndarray" or fp.dtype in ("|O", "|T"):
+                raise UsageError(f"keep=True saves numeric or string arrays only; {name!r} is not one")
+            kept_arrays.save(self.url, fp.hexdigest, obj)  # type: ignore[arg-type]
+        self._recorder.log_fingerprint(self.id, name, len(self.fingerprints), fp, kept=keep)
+        self.fingerprints[name] = fp
+        return fp
+
+
+def run(
+    experiment: str,
+    seed: Any = None,
+    *,
+    params: Mapping[str, Any] | None = None,
+    tags: Mapping[str, Any] | None = None,
+    parent: str | Run | None = None,
+    db: str | os.PathLike[str] | None = None,
+) -> Run:
+    """Open a recorded, seeded block: ``with seedreg.run("split", seed=101) as run: ...``.
+
+    The seed is validated here, before anything runs or is written (DESIGN §1).
+    """
+    return Run(experiment, seed, params=params, tags=tags, parent=parent, db=db)
+
