@@ -25,7 +25,7 @@ from seedreg.errors import (
     UsageError,
 )
 from seedreg.fingerprints.digest import Fingerprint
-from seedreg.registry.records import EnvironmentRecord, RunRecord
+from seedreg.records import EnvironmentRecord, RunRecord
 
 if TYPE_CHECKING:
     from seedreg.fingerprints.encoding import fingerprint

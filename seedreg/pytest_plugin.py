@@ -28,7 +28,7 @@ import pytest
 
 if TYPE_CHECKING:
     from seedreg.recording.block import Run
-    from seedreg.registry.records import RunRecord
+    from seedreg.records import RunRecord
     from seedreg.replay.compare import BlockComparison
     from seedreg.seed.codec import Seed
 
@@ -222,7 +222,7 @@ class SeedregSession:
             self.comparison = self._compare(run.id)
 
     def _compare(self, replay_id: str) -> BlockComparison:
-        from seedreg.recording import kept_arrays
+        from seedreg.fingerprints import kept_arrays
         from seedreg.registry.facade import Registry
         from seedreg.replay.compare import compare_block
         from seedreg.replay.runner import store_verdicts

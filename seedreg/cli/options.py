@@ -13,8 +13,8 @@ from seedreg.db.vocabulary import STATUSES
 from seedreg.errors import SeedregError
 
 if TYPE_CHECKING:
+    from seedreg.records import RunRecord
     from seedreg.registry.facade import Registry
-    from seedreg.registry.records import RunRecord
 
 
 class CliError(click.ClickException):

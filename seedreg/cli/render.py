@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from seedreg.registry.records import RunRecord, iso
+from seedreg.records import RunRecord, iso
 
 FORMATS = ("table", "json", "csv")
 

@@ -3,7 +3,7 @@
 Times are stored as naive UTC datetimes on every backend.
 
 ORM objects never leave the store: :mod:`seedreg.registry` turns rows into the plain
-records of :mod:`seedreg.registry.records`.
+records of :mod:`seedreg.records`.
 """
 
 from __future__ import annotations

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 from seedreg.db import engines, keyvalues
 from seedreg.db.engines import utcnow
 from seedreg.errors import DuplicateNameError, RegistryError, UnknownRunError, UsageError
-from seedreg.recording import heartbeat, kept_arrays
+from seedreg.fingerprints import kept_arrays
+from seedreg.recording import heartbeat, substitution
 from seedreg.recording.environment import environment, imported_libraries, process_facts
 from seedreg.recording.writer import Recorder
-from seedreg.replay import substitution
 from seedreg.seed import codec, global_state, library_seeders
 
 if TYPE_CHECKING:

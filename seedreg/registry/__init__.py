@@ -1,2 +1,2 @@
-"""Reading a registry: the Python API (facade: :class:`seedreg.Registry`), row-to-record reads (reads),
-the records it returns (records), filters (query), read-only SQL (sql) and summaries (experiments)."""
+"""Reading a registry: the Python API (facade: :class:`seedreg.Registry`), rows to records on a
+connection (reads), filters (query), read-only SQL (sql) and per-experiment summaries (experiments)."""

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select, text
 
 from seedreg.db.models import ORIGINAL_RUNS, ReplayVerdict, RunRow
-from seedreg.registry.records import aware, iso
+from seedreg.records import aware, iso
 
 #: Columns of ``experiments`` in table and CSV output, in a stable order.
 COLUMNS = ("experiment", "runs", "completed", "failed", "last_run", "seeds", "numpy", "replays_identical",

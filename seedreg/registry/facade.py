@@ -11,9 +11,9 @@ from sqlalchemy import Engine, Select, func, select
 from seedreg.db import engines, liveness, schema
 from seedreg.db.models import RunRow
 from seedreg.errors import RegistryNotFoundError, UnknownRunError, UsageError
+from seedreg.records import ReplayRecord, RunRecord
 from seedreg.registry import reads
 from seedreg.registry.query import DEFAULT_SORT, Filters, order_by, plan
-from seedreg.registry.records import ReplayRecord, RunRecord
 
 if TYPE_CHECKING:
     from seedreg.integrity.audit import AuditReport

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, select
 from seedreg.db import keyvalues, liveness
 from seedreg.db.models import Environment, FingerprintRow, Param, ReplayVerdict, RunRow, Tag
 from seedreg.errors import UnknownRunError
-from seedreg.registry.records import EnvironmentRecord, ReplayRecord, RunRecord, aware
+from seedreg.records import EnvironmentRecord, ReplayRecord, RunRecord, aware
 
 if TYPE_CHECKING:
     from seedreg.fingerprints.digest import Fingerprint

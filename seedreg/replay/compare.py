@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from seedreg.fingerprints.digest import Fingerprint, chunk_range, first_differing_chunk
-from seedreg.registry.records import RunRecord
+from seedreg.records import RunRecord
 
 #: Environment facts a replay reports when they changed (never by themselves a difference).
 ENV_FIELDS = ("numpy_version", "python_version", "platform", "script_digest", "git_commit")

@@ -2,7 +2,7 @@
 
 :func:`plan` and :func:`execute` run the recorded command as a subprocess (never a shell) with
 ``SEEDREG_REPLAY`` (the root run), ``SEEDREG_REPLAY_DB`` (this registry) and
-``SEEDREG_REPLAY_SESSION`` in its environment; :mod:`seedreg.replay.substitution` gives the
+``SEEDREG_REPLAY_SESSION`` in its environment; :mod:`seedreg.recording.substitution` gives the
 blocks of that process their original seeds.
 """
 
@@ -22,12 +22,12 @@ from sqlalchemy import Engine, select
 from seedreg.db import engines
 from seedreg.db.models import ReplayVerdict, RunRow
 from seedreg.errors import NotReplayableError
+from seedreg.recording.substitution import REPLAY_ENV, SESSION_ENV, original_roots
 from seedreg.registry import reads
 from seedreg.replay.compare import BlockComparison, compare_block
-from seedreg.replay.substitution import REPLAY_ENV, SESSION_ENV, original_roots
 
 if TYPE_CHECKING:
-    from seedreg.registry.records import RunRecord
+    from seedreg.records import RunRecord
 
 
 
@@ -159,7 +159,7 @@ def original_blocks(engine: Engine, root: RunRecord) -> list[RunRecord]:
 
 def compare_session(engine: Engine, url: str, root: RunRecord, session_id: str) -> list[BlockComparison]:
     """Pair every original block with the run the replay session made for it, and compare."""
-    from seedreg.recording import kept_arrays
+    from seedreg.fingerprints import kept_arrays
 
     originals = original_blocks(engine, root)
     with engine.connect() as conn:
