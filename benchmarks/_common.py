@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 
 def process_seconds(argv: Sequence[str], *, repeat: int = 7, env: dict | None = None, cwd: str | None = None) -> float:
@@ -28,6 +31,29 @@ def alternating(a: Sequence[str], b: Sequence[str], *, repeat: int = 9, env: dic
         ta.append(process_seconds(a, repeat=1, env=env, cwd=cwd))
         tb.append(process_seconds(b, repeat=1, env=env, cwd=cwd))
     return statistics.median(ta), statistics.median(tb)
+
+
+def call_seconds(call: Callable[[], object], repeat: int = 5) -> float:
+    """Median wall time of a call inside this process."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def scale_folder(doc: str, keep: str) -> tuple[argparse.Namespace, Path, tempfile.TemporaryDirectory | None]:
+    """``--runs N`` and ``--keep DIR`` of the benchmarks at scale: their arguments, their folder, and
+    the temporary directory to clean up (None with ``--keep``)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=1_000_000)
+    parser.add_argument("--keep", metavar="DIR", help=keep)
+    args = parser.parse_args()
+    tmp = tempfile.TemporaryDirectory() if not args.keep else None
+    folder = Path(args.keep or tmp.name)  # type: ignore[union-attr]
+    folder.mkdir(parents=True, exist_ok=True)
+    return args, folder, tmp
 
 
 def verdict(ok: bool) -> str:

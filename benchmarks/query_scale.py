@@ -16,26 +16,26 @@ then times what issue 4 names and prints PASS/MISS against its targets:
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
+import math
 import os
 import random
 import statistics
 import subprocess
-import tempfile
 import time
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import blake3
-from _common import PYTHON, alternating, process_seconds, verdict
+from _common import PYTHON, alternating, process_seconds, scale_folder, verdict
 
-from seedreg import Registry
+from seedreg import Registry, fingerprint
 from seedreg.cli.runs import COUNT_CAP
 from seedreg.integrity import chain
-from seedreg.recording.environment import EnvironmentSnapshot, installed_packages
+from seedreg.recording.environment import installed_packages
+from seedreg.records import EnvironmentRecord
 
 LRS = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 EXPERIMENTS = tuple(f"exp{i}" for i in range(10))
@@ -43,17 +43,18 @@ EXPERIMENTS = tuple(f"exp{i}" for i in range(10))
 
 def environment() -> dict:
     """A realistic environment: this interpreter's installed packages."""
-    snapshot = EnvironmentSnapshot(python_version="3.11.9", python_implementation="CPython",
-                                   platform="Linux-6.1.0-x86_64-with-glibc2.36", machine="x86_64",
-                                   numpy_version="1.26.4", blas="openblas 0.3.23", packages=installed_packages())
-    return {"digest": snapshot.digest, "python_version": snapshot.python_version,
-            "python_implementation": snapshot.python_implementation, "platform": snapshot.platform,
-            "machine": snapshot.machine, "numpy_version": snapshot.numpy_version, "blas": snapshot.blas,
-            "packages": snapshot.packages_json}
+    return EnvironmentRecord(python_version="3.11.9", python_implementation="CPython",
+                             platform="Linux-6.1.0-x86_64-with-glibc2.36", machine="x86_64",
+                             numpy_version="1.26.4", blas="openblas 0.3.23", packages=installed_packages()).as_row()
 
 
-def line(rng: random.Random, env: dict, started: datetime) -> str:
-    """One export line of a synthetic completed run, with its true record digest."""
+def line(rng: random.Random, env: dict, started: datetime, results: bool = False) -> str:
+    """One export line of a synthetic completed run, with its true record digest.
+
+    With ``results`` (benchmarks/seeds_scale.py): record version 2 with the result ``score``, and
+    outputs that depend on what the run was (experiment, lr, seed), as a deterministic program's
+    do, except in one run in a thousand (nondeterministic).
+    """
     run_id = uuid.UUID(int=rng.getrandbits(128)).hex
     experiment = rng.choice(EXPERIMENTS)
     lr = rng.choice(LRS)
@@ -82,7 +83,15 @@ def line(rng: random.Random, env: dict, started: datetime) -> str:
         {"name": "score", "seq": 1, "algorithm": "blake3", "digest": blake3.blake3(run_id.encode()).hexdigest(),
          "kind": "value", "dtype": None, "shape": None, "chunk_elems": None, "chunks": None, "kept": False},
     ]
-    digest = chain.record_digest(chain.canonical(run, env["digest"], params, tags, fps))
+    scores, version = [], 1  # no record_version: 1
+    if results:
+        same = f"{experiment}/{lr}/{seed}".encode() + (run_id.encode() if rng.random() < 0.001 else b"")
+        value = 0.9 - 0.02 * abs(math.log10(lr) + 2) + random.Random(same).gauss(0, 0.01)
+        chunks = fps[0]["chunks"] = blake3.blake3(same + b"order").digest()
+        fps[0]["digest"], fps[1]["digest"] = blake3.blake3(chunks).hexdigest(), fingerprint(value).hexdigest
+        run.update(notebook=None, invocation=None)
+        scores, version = [["score", "float", repr(value)]], 2
+    digest = chain.digest_of(chain.Parts(run, env["digest"], params, tags, fps, scores), version)
     for fp in fps:
         fp["logged_at"] = (ended - timedelta(seconds=1)).isoformat(timespec="microseconds") + "Z"
         if fp["chunks"] is not None:
@@ -90,19 +99,20 @@ def line(rng: random.Random, env: dict, started: datetime) -> str:
     for name in ("started_at", "ended_at", "heartbeat_at"):
         run[name] = run[name].isoformat(timespec="microseconds") + "Z"
     return json.dumps({"format": "seedreg-run/1", "run": run, "environment": env, "params": params, "tags": tags,
-                       "fingerprints": fps, "record_digest": digest, "deleted": None, "replays": []},
+                       "fingerprints": fps, "record_digest": digest, "deleted": None, "replays": [],
+                       **({"record_version": 2, "results": scores} if results else {})},
                       separators=(",", ":"))
 
 
-def generate(path: Path, runs: int) -> None:
-    """Write ``runs`` lines, oldest first, spread over the last year."""
+def generate(path: Path, runs: int, results: bool = False) -> None:
+    """Write ``runs`` lines (see :func:`line`), oldest first, spread over the last year."""
     rng = random.Random(4)
     env = environment()
     start = datetime(2025, 1, 1)
     step = timedelta(days=365) / runs
     with path.open("w") as out:
         for i in range(runs):
-            out.write(line(rng, env, start + step * i) + "\n")
+            out.write(line(rng, env, start + step * i, results) + "\n")
 
 
 def query_ms(registry: Registry, **filters) -> float:
@@ -118,13 +128,7 @@ def query_ms(registry: Registry, **filters) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=1_000_000)
-    parser.add_argument("--keep", metavar="DIR", help="build in DIR and keep the files")
-    args = parser.parse_args()
-    tmp = tempfile.TemporaryDirectory() if not args.keep else None
-    folder = Path(args.keep or tmp.name)  # type: ignore[union-attr]
-    folder.mkdir(parents=True, exist_ok=True)
+    args, folder, tmp = scale_folder(__doc__, "build in DIR and keep the files")
     export, db = folder / "runs.jsonl", folder / "bench.db"
     for stale in folder.glob("bench.db*"):
         stale.unlink()

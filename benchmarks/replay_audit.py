@@ -51,11 +51,11 @@ def replay_overhead(tmp: Path) -> None:
         direct.append(timed([PYTHON, str(script)], env, str(tmp)))
         replay.append(timed([PYTHON, "-m", "seedreg", "replay", "--last", "--yes"], env, str(tmp)))
         listing.append(timed([PYTHON, "-m", "seedreg", "list", "--limit", "1"], env, str(tmp)))
-    d, r, l = (statistics.median(x) for x in (direct, replay, listing))
+    d, r, ls = (statistics.median(x) for x in (direct, replay, listing))
     overhead = r - d
-    budget = l + 0.2
+    budget = ls + 0.2
     print(f"replay {r:.3f} s, the script directly {d:.3f} s: overhead {overhead:.3f} s; "
-          f"budget = one `seedreg list` {l:.3f} s + 0.2 s = {budget:.3f} s {verdict(overhead <= budget)}")
+          f"budget = one `seedreg list` {ls:.3f} s + 0.2 s = {budget:.3f} s {verdict(overhead <= budget)}")
 
 
 def build_audit_registry(db: str) -> None:
@@ -83,7 +83,7 @@ def build_audit_registry(db: str) -> None:
         ids = [r.id for r in conn.execute(select(RunRow.id).order_by(RunRow.ended_at, RunRow.id))]
         links, previous = [], ""
         for seq, run_id in enumerate(ids, start=1):
-            digest = chain.record_digest(records[run_id])
+            digest = chain.digest_of(records[run_id])
             previous = chain.link_digest(previous, digest)
             links.append({"seq": seq, "run_id": run_id, "record_digest": digest, "link_digest": previous,
                           "record_version": chain.RECORD_VERSION, "imported": False, "linked_at": engines.utcnow()})

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from seedreg.errors import (
     DuplicateNameError,
     InvalidSeedError,
+    InvalidTagError,
     RegistryError,
     RegistryNotFoundError,
     SchemaError,
@@ -59,6 +60,7 @@ __all__ = [
     "EnvironmentRecord",
     "Fingerprint",
     "InvalidSeedError",
+    "InvalidTagError",
     "Registry",
     "RegistryError",
     "RegistryNotFoundError",

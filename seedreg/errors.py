@@ -8,6 +8,7 @@
     ├── SchemaError               the database schema is older, newer or foreign
     ├── RegistryError             the database failed (locked too long, unreachable, …)
     ├── DuplicateNameError        (also ValueError) a name logged twice in one run
+    ├── InvalidTagError           (also ValueError) a user tag whose key seedreg reserves
     ├── NotReplayableError        a run with no command to re-execute, or one that cannot start
     ├── SeederError               (also RuntimeError) a library seeder (torch, …) failed
     └── UsageError                (also ValueError) any other bad input from a user
@@ -50,6 +51,10 @@ class RegistryError(SeedregError):
 
 class DuplicateNameError(SeedregError, ValueError):
     """The same fingerprint name was logged twice in one run."""
+
+
+class InvalidTagError(SeedregError, ValueError):
+    """A user tag whose key begins with a prefix seedreg reserves (``seedreg.``, ``pytest.``, ``mlflow.``, ``wandb.``)."""
 
 
 class NotReplayableError(SeedregError):

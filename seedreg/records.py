@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 if TYPE_CHECKING:
     from seedreg.fingerprints.digest import Fingerprint
-
 
 
 def json_safe(value: Any) -> Any:
@@ -22,6 +24,19 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+def result_json(value: bool | int | float) -> bool | int | float | str:
+    """A result as JSON shows it (DESIGN §9): NaN and infinities as the strings "nan", "inf", "-inf"."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if value != value else ("inf" if value > 0 else "-inf")
+    return value
+
+
+@overload
+def aware(moment: datetime) -> datetime: ...
+@overload
+def aware(moment: None) -> None: ...
+@overload
+def aware(moment: datetime | None) -> datetime | None: ...
 def aware(moment: datetime | None) -> datetime | None:
     """A stored time (naive UTC, as every backend stores it) as an aware UTC datetime."""
     return None if moment is None else moment.replace(tzinfo=timezone.utc)
@@ -34,18 +49,43 @@ def iso(moment: datetime | None) -> str | None:
     return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
+#: The fields of an environment as the ``environments`` table and export lines hold them, its digest first.
+ENVIRONMENT_FIELDS = ("digest", "python_version", "python_implementation", "platform", "machine", "numpy_version",
+                      "blas", "packages")
+
+
 @dataclass(frozen=True)
 class EnvironmentRecord:
-    """A distinct environment several runs share."""
+    """Interpreter, platform and installed packages: one environment, shared by every run recorded in it."""
 
-    digest: str
     python_version: str
     python_implementation: str
     platform: str
     machine: str
     numpy_version: str | None
     blas: str | None
-    packages: dict[str, str]
+    packages: dict[str, str] = field(default_factory=dict)
+
+    @functools.cached_property
+    def packages_json(self) -> str:
+        """The packages as stored: JSON with sorted keys."""
+        return json.dumps(self.packages, sort_keys=True, separators=(",", ":"))
+
+    @functools.cached_property
+    def digest(self) -> str:
+        """What identifies the environment (equal environments share one row): BLAKE3 of its fields."""
+        import blake3
+
+        parts = [self.python_version, self.python_implementation, self.platform, self.machine,
+                 self.numpy_version or "", self.blas or "", self.packages_json]
+        return blake3.blake3("\x00".join(parts).encode()).hexdigest()
+
+    def as_row(self) -> dict[str, Any]:
+        """The fields of :data:`ENVIRONMENT_FIELDS` as stored and exported (packages as JSON text)."""
+        return {"digest": self.digest, "python_version": self.python_version,
+                "python_implementation": self.python_implementation, "platform": self.platform,
+                "machine": self.machine, "numpy_version": self.numpy_version, "blas": self.blas,
+                "packages": self.packages_json}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -58,6 +98,17 @@ class EnvironmentRecord:
             "blas": self.blas,
             "packages": self.packages,
         }
+
+
+def environment_record(row: Mapping[str, Any], prefix: str = "") -> EnvironmentRecord:
+    """An ``environments`` row, or an export line's environment, as its record (columns named
+    ``prefix`` + field); raises TypeError or ValueError when its packages are not JSON text."""
+    return EnvironmentRecord(
+        python_version=row[prefix + "python_version"], python_implementation=row[prefix + "python_implementation"],
+        platform=row[prefix + "platform"], machine=row[prefix + "machine"],
+        numpy_version=row[prefix + "numpy_version"], blas=row[prefix + "blas"],
+        packages=json.loads(row[prefix + "packages"]),
+    )
 
 
 @dataclass(frozen=True)
@@ -102,13 +153,23 @@ class RunRecord:
     #: Library seeders: ``{"applied": {name: version}, "failed": {name: message}, "not_seeded":
     #: {module: reason}}``; None for runs recorded before seedreg had library seeders.
     seeders: dict[str, Any] | None = None
+    #: A block opened in a Jupyter kernel (DESIGN §8): ``{"path", "digest", "kernel", "cell": {"index",
+    #: "execution_count", "first_line"}, "order", "history"}``; ``path`` None when the notebook was not found.
+    notebook: dict[str, Any] | None = None
+    #: A test's run (the pytest plugin): its session's ``{"args", "dir", "rootdir", "inifile", "addopts",
+    #: "pytest", "replay"}`` (``replay``: the arguments after ``pytest`` that replay this test); else None.
+    invocation: dict[str, Any] | None = None
     #: Set when the run was deleted with ``seedreg delete`` (hidden from ``list``, never erased).
     deleted_at: datetime | None = None
     deleted_reason: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, Any] = field(default_factory=dict)
     fingerprints: dict[str, Fingerprint] = field(default_factory=dict)
+    #: Real numbers the run logged (``run.log("score", 0.93)``), as Python numbers (DESIGN §9).
+    results: dict[str, bool | int | float] = field(default_factory=dict)
     environment: EnvironmentRecord | None = None
+    #: The verdict of the newest stored replay of this run (``list`` shows it); None when never replayed.
+    last_verdict: str | None = None
 
     @property
     def seed_text(self) -> str | list[str]:
@@ -119,8 +180,19 @@ class RunRecord:
 
     @property
     def replayable(self) -> bool:
-        """Whether the run has a command to re-execute (not a REPL, notebook or ``python -c``)."""
-        return self.launch != "interactive" and bool(self.command)
+        """Whether the run can be re-executed: a command or a notebook (not a REPL, ``python -c``,
+        ``python -``, or a Jupyter kernel whose notebook was not found)."""
+        return self.launch != "interactive" and bool(self.command) and not self.from_stdin
+
+    @property
+    def notebook_order(self) -> str | None:
+        """``"in-order"`` or ``"out-of-order"`` for a notebook run (DESIGN §8); None otherwise."""
+        return (self.notebook or {}).get("order")
+
+    @property
+    def from_stdin(self) -> bool:
+        """Whether its code was piped to ``python -`` (older seedreg recorded it as a script ``<stdin>``)."""
+        return self.argv[:1] == ["-"] or (self.script_path or "").endswith("<stdin>")
 
     def to_json(self) -> dict[str, Any]:
         """The run object of ``list --json`` and ``show --json`` (DESIGN §6)."""
@@ -143,6 +215,7 @@ class RunRecord:
             "params": {key: json_safe(value) for key, value in self.params.items()},
             "tags": {key: json_safe(value) for key, value in self.tags.items()},
             "fingerprints": {name: str(fp) for name, fp in self.fingerprints.items()},
+            "results": {name: result_json(value) for name, value in self.results.items()},
             "rng_digest": self.rng_digest,
             "error": self.error,
             "hostname": self.hostname,
@@ -160,8 +233,12 @@ class RunRecord:
             "git_dirty": self.git_dirty,
             "generator_used": self.generator_used,
             "seeders": self.seeders,
+            "notebook": self.notebook,
+            "notebook_order": self.notebook_order,
+            "invocation": self.invocation,
             "deleted_at": iso(self.deleted_at),
             "deleted_reason": self.deleted_reason,
+            "last_verdict": self.last_verdict,
         }
         if self.environment is not None:
             data["environment"] = self.environment.to_json()

@@ -21,12 +21,7 @@ def registry_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-
 POSTGRES_URL = os.environ.get("SEEDREG_TEST_POSTGRES_URL")
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "sqlite_only: the test reads the SQLite file itself")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -15,18 +15,15 @@ from typing import Any
 import blake3
 
 from seedreg.db import keyvalues
+from seedreg.db.vocabulary import CLOSED
 from seedreg.integrity import chain
-from seedreg.recording.environment import EnvironmentSnapshot
+from seedreg.records import EnvironmentRecord
 
 
 def environment(numpy: str | None = "1.26.4") -> dict[str, Any]:
-    snapshot = EnvironmentSnapshot(python_version="3.11.9", python_implementation="CPython", platform="Linux-x",
-                                   machine="x86_64", numpy_version=numpy, blas=None,
-                                   packages={"numpy": numpy or "", "seedreg": "0.1.0"})
-    return {"digest": snapshot.digest, "python_version": snapshot.python_version,
-            "python_implementation": snapshot.python_implementation, "platform": snapshot.platform,
-            "machine": snapshot.machine, "numpy_version": snapshot.numpy_version, "blas": snapshot.blas,
-            "packages": snapshot.packages_json}
+    return EnvironmentRecord(python_version="3.11.9", python_implementation="CPython", platform="Linux-x",
+                             machine="x86_64", numpy_version=numpy, blas=None,
+                             packages={"numpy": numpy or "", "seedreg": "0.1.0"}).as_row()
 
 
 def iso(moment: datetime) -> str:
@@ -41,7 +38,7 @@ def line(*, id: str | None = None, experiment: str = "exp", status: str = "compl
     """One valid export line (a JSON string) of a synthetic run."""
     run_id = id or uuid.uuid4().hex
     env = environment(numpy)
-    closed = status in chain.CLOSED
+    closed = status in CLOSED
     ended = started + timedelta(seconds=3) if closed else None
     run = {
         "id": run_id, "experiment": experiment, "status": status, "seed": seed,
@@ -64,7 +61,8 @@ def line(*, id: str | None = None, experiment: str = "exp", status: str = "compl
         fps.append({"name": name, "seq": seq, "algorithm": "blake3", "digest": blake3.blake3(chunks).hexdigest(),
                     "kind": "ndarray", "dtype": "<f8", "shape": "[2048]", "chunk_elems": 1024, "chunks": chunks,
                     "kept": False})
-    digest = chain.record_digest(chain.canonical(run, env["digest"], param_rows, tag_rows, fps)) if closed else None
+    # Written as export lines were before record versions: no record_version, so version 1.
+    digest = chain.digest_of(chain.Parts(run, env["digest"], param_rows, tag_rows, fps), 1) if closed else None
     for fp in fps:
         fp["chunks"] = base64.b64encode(fp["chunks"]).decode()
         fp["logged_at"] = iso(started + timedelta(seconds=1))

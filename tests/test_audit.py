@@ -14,11 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner, Result
-from helpers import run_python, seedreg_cli
+from click.testing import Result
+from helpers import invoke, run_python, seedreg_cli
 
 import seedreg
-from seedreg.cli import cli
 from seedreg.db import engines
 from seedreg.integrity import chain
 
@@ -27,13 +26,6 @@ FORGED_DIGEST = "0" * 64
 
 
 # -- helpers -------------------------------------------------------------------------------
-
-
-def invoke(*args: str) -> Result:
-    result = CliRunner().invoke(cli, list(args))
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
 
 
 def audit_json(*args: str) -> tuple[Result, dict]:
@@ -302,6 +294,21 @@ def test_crashed_and_running_runs_are_listed_apart_not_findings(tmp_path, regist
     assert data["chain_length"] == 3
 
 
+
+def test_a_dead_run_is_crashed_in_audit_as_in_list_before_anything_persists_it(tmp_path, registry_path):
+    """Audit asks liveness like list and show do: a run still marked running whose process died is crashed."""
+    crash = tmp_path / "crash.py"
+    crash.write_text("import os, seedreg\nwith seedreg.run('crash', seed=1) as run:\n"
+                     "    print(run.id, flush=True)\n    os._exit(1)\n")
+    done = run_python(crash, check=False)
+    run_id = done.stdout.split()[0]
+    assert query(registry_path, "SELECT status FROM runs WHERE id = ?", run_id) == [("running",)]
+    assert seedreg.Registry().get(run_id).status == "crashed"
+    assert seedreg.Registry().audit().open_runs == [(run_id, "crashed")]
+    assert seedreg.Registry().audit([run_id]).open_runs == [(run_id, "crashed")]
+    assert f"{run_id} is crashed" in invoke("audit").stdout
+    assert query(registry_path, "SELECT status FROM runs WHERE id = ?", run_id) == [("running",)]  # read only
+
 # -- anchored heads ---------------------------------------------------------------------------------
 
 
@@ -359,7 +366,7 @@ def test_expect_head_catches_a_rewritten_chain(registry_path):
     links = query(registry_path, "SELECT seq, run_id FROM chain ORDER BY seq")
     statements, previous = [], ""
     for seq, run_id in links:
-        digest = chain.record_digest(records[run_id])
+        digest = chain.digest_of(records[run_id])
         previous = chain.link_digest(previous, digest)
         statements.append(("UPDATE chain SET record_digest = ?, link_digest = ? WHERE seq = ?", digest, previous, seq))
     statements.append(("UPDATE chain_head SET head = ?", previous))
@@ -479,6 +486,7 @@ def test_pickled_object_array_is_refused_and_never_unpickled(logged, tmp_path):
 # -- concurrent chain appends ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # many processes
 def test_concurrent_processes_lose_no_link(tmp_path, registry_path):
     script = tmp_path / "writer.py"
     script.write_text(textwrap.dedent("""

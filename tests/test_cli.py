@@ -16,11 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner, Result
-from helpers import seedreg_cli
+from click.testing import Result
+from helpers import LIST_COLUMNS, invoke, seedreg_cli
 
 import seedreg
-from seedreg.cli import cli
 from seedreg.db import schema
 
 pytestmark = pytest.mark.usefixtures("backend")  # every test runs on SQLite and PostgreSQL
@@ -31,15 +30,10 @@ RUN_KEYS = {
     "started_at", "ended_at", "params", "tags", "fingerprints", "rng_digest", "replay_of",
     "parent", "spawn_key",
 }
-LIST_COLUMNS = ["id", "experiment", "status", "seed", "numpy", "started", "duration", "outputs", "replay_of"]
 
 
 def parse_iso(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def invoke(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 def assert_user_error(result: Result, *fragments: str) -> str:
@@ -145,7 +139,7 @@ def test_list_csv_has_a_header_and_one_row_per_run():
     assert result.exit_code == 0 and result.stderr == ""
     rows = list(csv.reader(io.StringIO(result.stdout)))
     assert rows[0] == LIST_COLUMNS
-    assert [row[0] for row in rows[1:]] == [seq[:12], ids[1][:12], ids[0][:12]]
+    assert [row[0] for row in rows[1:]] == [seq, ids[1], ids[0]]  # machine output: whole ids (issue 10)
     assert [row[3] for row in rows[1:]] == ["5,6", "2", "1"]
     assert all(row[2] == "completed" and row[7] == "1" for row in rows[1:])
     assert all(ISO_UTC.match(row[5]) for row in rows[1:])

@@ -5,17 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
+from helpers import invoke
 from sqlalchemy import text
 
 import seedreg
 from seedreg import Registry, UsageError
-from seedreg.cli import cli
 from seedreg.db import engines
-
-
-def invoke(*args: str):
-    return CliRunner().invoke(cli, list(args))
 
 
 @pytest.fixture

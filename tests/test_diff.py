@@ -7,20 +7,11 @@ import re
 
 import numpy as np
 import pytest
-from click.testing import CliRunner, Result
-from helpers import seedreg_cli
+from helpers import invoke, seedreg_cli
 
 import seedreg
-from seedreg.cli import cli
 
 pytestmark = pytest.mark.usefixtures("backend")  # every test runs on SQLite and PostgreSQL
-
-
-def invoke(*args: str) -> Result:
-    result = CliRunner().invoke(cli, list(args))
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
 
 
 @pytest.fixture
@@ -49,7 +40,7 @@ def rows(text: str) -> dict[str, bool]:
 
 def test_diff_marks_the_rows_that_differ(pair):
     a, b = pair
-    result = invoke("diff", a, b[:10])
+    result = invoke("diff", a, b[:10], "--all")  # every row: the identical ones too
     assert result.exit_code == 0, result.output
     header = result.stdout.splitlines()[0]
     assert a[:12] in header and b[:12] in header
@@ -96,7 +87,7 @@ def test_diff_with_an_unknown_run_is_a_usage_error(pair):
 
 def test_diff_as_a_real_command(pair):
     a, b = pair
-    done = seedreg_cli("diff", a, b)
+    done = seedreg_cli("diff", a, b, "--all")
     assert done.returncode == 0, done.stderr
     table = rows(done.stdout)
     assert table["param lr"] is True and table["output noise"] is True

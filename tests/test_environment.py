@@ -17,7 +17,6 @@ import pytest
 
 from seedreg.recording import environment as env_module
 from seedreg.recording.environment import (
-    EnvironmentSnapshot,
     environment,
     file_digest,
     git_state,
@@ -26,6 +25,7 @@ from seedreg.recording.environment import (
     process_facts,
     script_changed,
 )
+from seedreg.records import ENVIRONMENT_FIELDS, EnvironmentRecord, environment_record
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -51,7 +51,7 @@ def test_environment_snapshot():
 def test_environment_is_computed_once_and_its_digest_is_stable():
     first = environment()
     assert environment() is first
-    again = EnvironmentSnapshot(**{f.name: getattr(first, f.name) for f in dataclasses.fields(first)})
+    again = EnvironmentRecord(**{f.name: getattr(first, f.name) for f in dataclasses.fields(first)})
     assert again.digest == first.digest
     assert again.packages_json == first.packages_json
 
@@ -68,6 +68,20 @@ def test_environment_digest_changes_with_any_package():
     reordered = dataclasses.replace(snap, packages=dict(reversed(list(snap.packages.items()))))
     assert reordered.digest == snap.digest
 
+
+
+def test_one_environment_type_with_a_digest_that_never_changes():
+    """The type runs record, the registry returns and import checks is one: its digest is pinned, and a
+    row built from its stored form (an environments row, an export line's environment) is itself again."""
+    record = EnvironmentRecord(python_version="3.11.9", python_implementation="CPython", platform="Linux-x",
+                               machine="x86_64", numpy_version="1.26.4", blas=None,
+                               packages={"seedreg": "0.1.0", "numpy": "1.26.4"})
+    assert record.digest == "ad36a6c5f58cabb74595b7d13b6dcb5c8df6defc5106bb2c41a6ec7c1770e21f"
+    row = record.as_row()
+    assert tuple(row) == ENVIRONMENT_FIELDS and row["packages"] == '{"numpy":"1.26.4","seedreg":"0.1.0"}'
+    assert environment_record(row) == record and environment_record(row).digest == row["digest"]
+    assert environment_record({f"env_{k}": v for k, v in row.items()}, "env_") == record
+    assert isinstance(environment(), EnvironmentRecord)
 
 def test_installed_packages():
     packages = installed_packages()

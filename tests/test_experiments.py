@@ -7,10 +7,9 @@ from datetime import datetime
 
 import pytest
 import synthetic
-from click.testing import CliRunner
+from helpers import invoke
 
 from seedreg import Registry
-from seedreg.cli import cli
 
 A1, A2, A3, A4, B1, B2, C1 = (f"{i:02x}" + "e" * 30 for i in range(1, 8))
 REPLAY = "f" * 32
@@ -50,29 +49,31 @@ def test_one_summary_per_experiment(registry):
 
 
 def test_json_csv_and_table(registry):
-    data = json.loads(CliRunner().invoke(cli, ["experiments", "--json"]).stdout)
-    assert data[0] == {"experiment": "alpha", "runs": 3, "completed": 1, "failed": 1,
+    data = json.loads(invoke("experiments", "--json").stdout)
+    assert data[0] == {"experiment": "alpha", "runs": 3, "completed": 1, "failed": 1, "interrupted": 1, "crashed": 0,
                        "last_run": "2026-01-03T00:00:00Z", "seeds": 2, "numpy_versions": ["1.26.4", "2.0.1"],
                        "replays_identical": 1, "replays_different": 2}
-    csv = CliRunner().invoke(cli, ["experiments", "--csv"]).stdout.splitlines()
-    assert csv[0] == "experiment,runs,completed,failed,last_run,seeds,numpy,replays_identical,replays_different"
-    assert csv[1] == "alpha,3,1,1,2026-01-03T00:00:00Z,2,1.26.4 2.0.1,1,2"
-    table = CliRunner().invoke(cli, ["experiments"])
+    csv = invoke("experiments", "--csv").stdout.splitlines()
+    assert csv[0] == ("experiment,runs,completed,failed,interrupted,crashed,last_run,seeds,numpy,replays_identical,"
+                      "replays_different")
+    assert csv[1] == "alpha,3,1,1,1,0,2026-01-03T00:00:00Z,2,1.26.4 2.0.1,1,2"
+    table = invoke("experiments")
     assert table.exit_code == 0
-    assert table.stdout.splitlines()[0].split() == ["experiment", "runs", "completed", "failed", "last_run", "seeds",
-                                                   "numpy", "replays_identical", "replays_different"]
+    assert table.stdout.splitlines()[0].split() == ["experiment", "runs", "completed", "failed", "interrupted",
+                                                   "crashed", "last_run", "seeds", "numpy", "replays_identical",
+                                                   "replays_different"]
     assert [line.split()[0] for line in table.stdout.splitlines()[2:]] == ["alpha", "beta", "gamma"]
 
 
 def test_an_empty_registry_says_so(backend):
     Registry().upgrade()
-    result = CliRunner().invoke(cli, ["experiments"])
+    result = invoke("experiments")
     assert result.exit_code == 0 and result.stdout == "" and "no runs yet" in result.stderr
-    assert json.loads(CliRunner().invoke(cli, ["experiments", "--json"]).stdout) == []
+    assert json.loads(invoke("experiments", "--json").stdout) == []
 
 
 def test_experiments_never_creates_a_registry(tmp_path):
-    result = CliRunner().invoke(cli, ["experiments", "--db", str(tmp_path / "none.db")])
+    result = invoke("experiments", "--db", str(tmp_path / "none.db"))
     assert result.exit_code == 2 and not (tmp_path / "none.db").exists()
 
 
@@ -85,7 +86,7 @@ def test_real_runs_and_a_real_replay_verdict(backend, tmp_path):
                       "with seedreg.run('real', seed=3) as run:\n"
                       "    run.log('x', np.random.permutation(10))\n")
     run_python(script, cwd=tmp_path)
-    result = CliRunner().invoke(cli, ["replay", "--last", "--yes"])
+    result = invoke("replay", "--last", "--yes")
     assert result.exit_code == 0, result.output
     (summary,) = Registry().experiments()
     assert (summary.experiment, summary.runs, summary.completed, summary.replays_identical) == ("real", 1, 1, 1)

@@ -515,12 +515,36 @@ def test_self_reference_and_depth() -> None:
         fingerprint(deep)
 
 
+class Picklable:
+    """An ordinary object pickle would gladly serialise; ``__reduce_ex__`` records every request."""
+
+    requests: list[int] = []
+
+    def __reduce_ex__(self, protocol):
+        Picklable.requests.append(protocol)
+        return (Picklable, ())
+
+
 def test_never_pickles(monkeypatch) -> None:
-    def boom(*args, **kwargs):
+    assert isinstance(pickle.loads(pickle.dumps(Picklable())), Picklable)  # pickle could encode it
+    Picklable.requests.clear()
+    used = []
+
+    def spy(*args, **kwargs):
+        used.append(args)
         raise AssertionError("pickle used")
-    monkeypatch.setattr(pickle, "dumps", boom)
-    monkeypatch.setattr(pickle, "dump", boom)
-    fingerprint([np.array(["a", None], dtype=object), {"k": np.arange(3)}])
+
+    monkeypatch.setattr(pickle, "dumps", spy)
+    monkeypatch.setattr(pickle, "dump", spy)
+    for obj in (Picklable(), [1, Picklable()], {"k": Picklable()}, np.array([Picklable()], dtype=object),
+                np.array(["a", None, Picklable()], dtype=object), {1, 2}, range(3)):
+        with pytest.raises(UnsupportedTypeError) as caught:
+            fingerprint(obj)
+        assert isinstance(caught.value, TypeError)
+    supported = [np.array(["a", None], dtype=object), {"k": np.arange(3)}]
+    assert fingerprint(supported) == fingerprint([np.array(["a", None], dtype=object), {"k": np.arange(3)}])
+    assert fingerprint(supported) != fingerprint([np.array(["a", "b"], dtype=object), {"k": np.arange(3)}])
+    assert used == [] and Picklable.requests == []
 
 
 # -- Fingerprint object, chunking rule --------------------------------------------------

@@ -1,14 +1,80 @@
-"""The wheel ships the migrations: a non-editable install creates databases from anywhere."""
+"""The wheel ships the migrations: a non-editable install creates databases from anywhere; and
+pyproject's explicit package list names every subpackage and its data files."""
 
 from __future__ import annotations
 
+import fnmatch
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import REPO
+
+
+def _setuptools() -> dict[str, Any]:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        tomllib = pytest.importorskip("tomli")
+    return tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+
+
+def _package_roots(config: dict[str, Any]) -> dict[str, Path]:
+    """Each top of a package tree (``seedreg``, and the directories ``package-dir`` maps in) and its directory."""
+    return {"seedreg": REPO / "seedreg", **{name: REPO / d for name, d in config.get("package-dir", {}).items()}}
+
+
+def _walk(config: dict[str, Any]) -> dict[str, Path]:
+    """Every directory of the package trees (no caches) under the dotted name setuptools gives it."""
+    found: dict[str, Path] = {}
+    for top, root in _package_roots(config).items():
+        for directory in [root, *sorted(p for p in root.rglob("*") if p.is_dir())]:
+            rel = directory.relative_to(root).parts
+            if "__pycache__" in rel or any(part.startswith(".") for part in rel):
+                continue
+            found[".".join((top, *rel))] = directory
+    return found
+
+
+def missing_subpackages(config: dict[str, Any]) -> list[str]:
+    """The directories with an ``__init__.py`` that ``packages`` does not list."""
+    listed = set(config["packages"])
+    return sorted(name for name, d in _walk(config).items() if (d / "__init__.py").is_file() and name not in listed)
+
+
+def unshipped_data(config: dict[str, Any]) -> list[str]:
+    """The files (not Python sources) no listed package's ``package-data`` patterns take."""
+    listed, data = set(config["packages"]), config.get("package-data", {})
+    return sorted(
+        str(f.relative_to(REPO))
+        for name, d in _walk(config).items() for f in d.iterdir()
+        if f.is_file() and f.suffix not in (".py", ".pyc")
+        and not (name in listed and any(fnmatch.fnmatch(f.name, pattern) for pattern in data.get(name, ())))
+    )
+
+
+def test_every_subpackage_is_listed_in_pyproject():
+    config = _setuptools()
+    assert missing_subpackages(config) == [], "add these to [tool.setuptools] packages in pyproject.toml"
+    # and the check itself notices a missing one
+    assert missing_subpackages({**config, "packages": [p for p in config["packages"] if p != "seedreg.db"]}) == [
+        "seedreg.db"]
+
+
+def test_every_listed_package_exists():
+    config = _setuptools()
+    assert sorted(set(config["packages"]) - _walk(config).keys()) == []
+
+
+def test_every_data_file_is_shipped():
+    config = _setuptools()
+    assert unshipped_data(config) == [], "list these in [tool.setuptools.package-data] in pyproject.toml"
+    without_templates = {**config, "package-data": {k: v for k, v in config["package-data"].items()
+                                                    if k != "seedreg.ui.templates.parts"}}
+    assert "seedreg/ui/templates/parts/run.html" in unshipped_data(without_templates)
 
 
 @pytest.fixture(scope="module")

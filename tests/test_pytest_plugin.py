@@ -4,22 +4,19 @@ randomized test names its run and the command that replays it; that replay repro
 
 from __future__ import annotations
 
+import json
 import re
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import invoke
+from plugin_helpers import PLUGIN, reproduce_command, run_printed, runs
 
 import seedreg
 from seedreg.pytest_plugin import node_seed
 
 pytest_plugins = ["pytester"]
-
-#: The plugin loads from its pytest11 entry point (named explicitly in an install without one);
-#: Hypothesis's plugin is left out only because re-importing it costs half a second per run.
-PLUGIN = [*([] if any(ep.value == "seedreg.pytest_plugin" for ep in metadata.entry_points(group="pytest11"))
-            else ["-p", "seedreg.pytest_plugin"]), "-p", "no:hypothesispytest", "-p", "no:cacheprovider"]
 
 RANDOMIZED = """
     import random
@@ -45,16 +42,6 @@ def imported_once(tmp_path_factory: pytest.TempPathFactory) -> None:
     with seedreg.run("warm-up", seed=1, db=registry) as run:
         run.log("x", np.zeros(2))
     seedreg.Registry(registry).diff(run.id, run.id)
-
-
-def runs(path: Path) -> list[seedreg.RunRecord]:
-    return seedreg.Registry(path).runs(limit=None)
-
-
-def reproduce_command(output: str, nodeid: str) -> list[str]:
-    (line,) = {line.strip() for line in output.splitlines() if line.strip().startswith("reproduce: ")
-               and line.strip().endswith(nodeid)}
-    return line.removeprefix("reproduce: ").split()
 
 
 def test_inert_without_the_option(pytester: pytest.Pytester, registry_path: Path):
@@ -145,6 +132,7 @@ def test_a_drawn_root_seed_is_printed_and_recorded(pytester: pytest.Pytester, re
     assert list(record.seed) == node_seed(int(match.group(1)), record.experiment)
 
 
+@pytest.mark.slow  # a long subprocess suite
 def test_failing_randomized_test_is_recorded_and_its_replay_reproduces_the_failure(pytester: pytest.Pytester,
                                                                                   registry_path: Path):
     pytester.makepyfile(test_rand=RANDOMIZED)
@@ -220,3 +208,151 @@ def test_node_seed_is_the_documented_rule():
     # pinned: a test's seed must never change between seedreg releases
     assert node_seed(0, "a::b") == [0, 2778209917, 2513374292, 2816121254, 2650732700]
     assert node_seed(2**127, "a::b")[1:] == node_seed(0, "a::b")[1:]
+
+
+def test_each_run_records_its_session_and_the_command_that_replays_it(pytester: pytest.Pytester,
+                                                                     registry_path: Path):
+    pytester.makepyfile(test_inv="""
+        def test_one():
+            pass
+
+        def test_two():
+            pass
+    """)
+    given = [*PLUGIN, "--seedreg", "--seedreg-seed", "3", "-x", "-v", "-k", "one or two", "--tb=short", "-rA",
+             "-W", "error::UserWarning", "-o", "xfail_strict=true", "--durations", "2", "test_inv.py"]
+    pytester.runpytest_inprocess(*given).assert_outcomes(passed=2)
+    record = {r.experiment: r for r in runs(registry_path)}["test_inv.py::test_one"]
+    invocation = record.invocation
+    assert invocation["args"][-len(given):] == given  # pytester adds --basetemp first
+    assert invocation["dir"] == invocation["rootdir"] == str(pytester.path)
+    # every option but the positional selection, the denylist (-x, -v, -k, --tb, -r, --durations,
+    # --basetemp, seedreg's own) is kept; the selection is this one test
+    assert invocation["replay"] == [*PLUGIN, "-W", "error::UserWarning", "-o", "xfail_strict=true",
+                                    "--seedreg-replay", record.id, "test_inv.py::test_one"]
+    assert record.tags["pytest.reproduce"] == (f"cd {pytester.path} && pytest {' '.join(invocation['replay'])}")
+    assert record.tags["pytest.seed_scheme"] == 2 and record.to_json()["invocation"] == invocation
+
+
+def test_a_failure_that_needs_the_sessions_options_replays_identical(pytester: pytest.Pytester,
+                                                                    registry_path: Path):
+    pytester.makeconftest("""
+        def pytest_addoption(parser):
+            parser.addoption("--flavor", default="sweet")
+    """)
+    pytester.makepyfile(test_opts="""
+        import warnings
+        import numpy as np
+
+        def test_warns(seedreg_run):
+            seedreg_run.log("x", np.random.random(3))
+            warnings.warn("deprecated", UserWarning)
+
+        def test_flavor(request):
+            assert request.config.getoption("--flavor") != "sour"
+    """)
+    first = pytester.runpytest_subprocess(*PLUGIN, "--seedreg", "-W", "error::UserWarning", "--flavor", "sour",
+                                          "-p", "no:randomly", "-q")
+    first.assert_outcomes(failed=2)
+    for record in runs(registry_path):
+        assert record.status == "failed"
+        command = record.tags["pytest.reproduce"]
+        assert f"reproduce: {command}" in first.stdout.str()  # printed in the failure's section and the summary
+        assert "-W error::UserWarning --flavor sour -p no:randomly --seedreg-replay" in command and " -q " not in command
+        done = run_printed(command)  # as printed, in a shell: `cd DIR && pytest …`
+        assert done.returncode == 1, done.stdout + done.stderr  # the test fails again, the same way
+        assert "seedreg replay verdict: identical (the original failed run is reproduced)" in done.stdout
+        (verdict,) = seedreg.Registry(registry_path).replays_of(record.id)
+        assert verdict.verdict == "identical"
+    # without the recorded options the same test passes: what the replay would have said before
+    warns = {r.experiment: r for r in runs(registry_path)}["test_opts.py::test_warns"]
+    done = run_printed(f"cd {pytester.path} && pytest {' '.join(PLUGIN)} --seedreg-replay {warns.id} "
+                       "test_opts.py::test_warns")
+    assert "✗ status           failed -> completed" in done.stdout and done.returncode == 1
+
+
+def test_a_test_that_cannot_be_collected_is_an_error_not_a_verdict(pytester: pytest.Pytester,
+                                                                  registry_path: Path):
+    test_file = pytester.makepyfile(test_gone="def test_here():\n    assert False\n")
+    pytester.runpytest_inprocess(*PLUGIN, "--seedreg").assert_outcomes(failed=1)
+    (record,) = runs(registry_path)
+    test_file.write_text("def test_renamed():\n    pass\n")
+    done = run_printed(record.tags["pytest.reproduce"])
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert (f"seedreg: cannot replay run {record.id[:12]}: its test test_gone.py::test_here was not collected"
+            in done.stdout)
+    assert "replay verdict" not in done.stdout and "DIFFERENT" not in done.stdout
+    test_file.unlink()  # the file itself gone: pytest's own usage error becomes the same clear error
+    done = run_printed(record.tags["pytest.reproduce"])
+    assert done.returncode == 2 and "was not collected: file or directory not found" in done.stdout, done.stdout
+    result = invoke("replay", record.id, "--yes")
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Error: the test of run {record.id[:12]} could not be replayed: pytest exited with code 2 before it ran "
+        "(its output is above)")
+    assert seedreg.Registry(registry_path).replays_of(record.id) == []
+
+
+def test_seedreg_replay_of_a_tests_run_replays_that_one_test(pytester: pytest.Pytester, registry_path: Path):
+    pytester.makepyfile(test_rand=RANDOMIZED)
+    pytester.runpytest_subprocess(*PLUGIN, "--seedreg").assert_outcomes(passed=1, failed=1)
+    failed = {r.experiment: r for r in runs(registry_path)}["test_rand.py::test_unlucky"]
+    result = invoke("replay", failed.id, "--yes", "--json")
+    assert result.exit_code == 0, result.output  # a test that failed and fails the same way again: identical
+    report = json.loads(result.stdout)
+    assert report["verdict"] == "identical" and report["cwd"] == str(pytester.path)
+    assert report["command"][1:3] == ["-m", "pytest"]
+    assert report["command"][3:] == failed.invocation["replay"]
+    (block,) = report["blocks"]
+    assert block["original"] == failed.id and block["status"] == {"identical": True, "original": "failed",
+                                                                  "replay": "failed"}
+    (verdict,) = seedreg.Registry(registry_path).replays_of(failed.id)  # stored once, by the plugin
+    assert verdict.session == report["session"] and verdict.replay == block["replay"]
+    made = seedreg.Registry(registry_path).runs(replays=True)
+    assert [r.experiment for r in made] == ["test_rand.py::test_unlucky"]  # that one test, not the session
+    text = invoke("replay", "--last", "--yes").stdout  # the newest root run: this test's, not its replay
+    assert f"replayed {failed.id[:12]} (root {failed.id[:12]})" in text and "verdict: identical" in text
+
+
+OLD_PLUGIN = """
+    import uuid
+    import pytest
+    import seedreg
+    from seedreg.pytest_plugin import node_seed
+
+    # What `pytest --seedreg` did before seed schemes: the block around the whole setup and teardown.
+    SESSION, OPEN = uuid.uuid4().hex, {}
+
+    def pytest_runtest_setup(item):
+        run = seedreg.run(item.nodeid, node_seed(5, item.nodeid))
+        run._own_tags({"pytest": {"nodeid": item.nodeid, "session": SESSION, "root_seed": "5"}})
+        OPEN[item.nodeid] = run.__enter__()
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(item, call):
+        report = yield
+        if call.when == "teardown":
+            OPEN.pop(item.nodeid).__exit__(None, None, None)
+        return report
+"""
+
+
+def test_runs_recorded_before_seed_schemes_replay_as_they_did(pytester: pytest.Pytester, registry_path: Path):
+    pytester.makeconftest(OLD_PLUGIN)
+    pytester.makepyfile(test_old="""
+        import numpy as np
+
+        def setup_module(module):
+            module.drawn = np.random.random(5)   # ran inside the first test's block then
+
+        def test_first():
+            np.random.random()
+    """)
+    pytester.runpytest_subprocess(*PLUGIN).assert_outcomes(passed=1)
+    (old,) = runs(registry_path)
+    assert "pytest.seed_scheme" not in old.tags
+    pytester.makeconftest("")
+    replayed = pytester.runpytest_subprocess(*PLUGIN, "--seedreg-replay", old.id, "test_old.py::test_first")
+    replayed.stdout.fnmatch_lines(["*✓ rng state*identical", "seedreg replay verdict: identical*"])
+    (again,) = seedreg.Registry(registry_path).runs(replays=True)
+    assert "pytest.seed_scheme" not in again.tags  # replayed by scheme 1, as it was recorded

@@ -9,10 +9,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import synthetic
-from click.testing import CliRunner
+from helpers import LIST_COLUMNS, invoke
 
 from seedreg import Registry, UsageError
-from seedreg.cli import cli
 from seedreg.registry import query
 
 NOW = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
@@ -54,7 +53,7 @@ def ids(registry: Registry, **filters) -> list[str]:
 
 
 def cli_ids(*args: str) -> list[str]:
-    result = CliRunner().invoke(cli, ["list", "--json", "--limit", "0", *args])
+    result = invoke("list", "--json", "--limit", "0", *args)
     assert result.exit_code == 0, result.output
     return [run["id"] for run in json.loads(result.stdout)]
 
@@ -172,7 +171,7 @@ def test_limit_offset_sort_and_count(registry):
     assert ids(registry, sort="-duration")[-1] == R6  # no duration: last either way
     assert registry.count(experiment="split") == 3
     assert registry.count(params=["lr=0.1"], deleted=None) == 5
-    result = CliRunner().invoke(cli, ["list", "-e", "train", "--limit", "1", "--offset", "1", "--json"])
+    result = invoke("list", "-e", "train", "--limit", "1", "--offset", "1", "--json")
     assert [run["id"] for run in json.loads(result.stdout)] == [R4]
     assert result.stderr.strip() == "showing runs 2-2 of 3 runs; --limit 0 shows all"
     assert cli_ids("--sort", "-started") == ids(registry)
@@ -193,7 +192,7 @@ def test_limit_offset_sort_and_count(registry):
     (["--limit", "-1"], "Invalid value for '--limit'"),
 ])
 def test_a_bad_filter_is_one_clear_line_and_exit_2(registry, args, message):
-    result = CliRunner().invoke(cli, ["list", *args])
+    result = invoke("list", *args)
     assert result.exit_code == 2, result.output
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
@@ -213,16 +212,15 @@ def test_output_formats_machine_times_are_utc_and_the_table_is_local(registry, m
     monkeypatch.setenv("TZ", "America/New_York")
     time.tzset()
     try:
-        table = CliRunner().invoke(cli, ["list", "-e", "eval"])
-        csv = CliRunner().invoke(cli, ["list", "-e", "eval", "--csv"])
-        data = CliRunner().invoke(cli, ["list", "-e", "eval", "--json"])
+        table = invoke("list", "-e", "eval")
+        csv = invoke("list", "-e", "eval", "--csv")
+        data = invoke("list", "-e", "eval", "--json")
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
-    assert table.stdout.splitlines()[0].split() == ["id", "experiment", "status", "seed", "numpy", "started",
-                                                    "duration", "outputs", "replay_of"]
+    assert table.stdout.splitlines()[0].split() == LIST_COLUMNS
     assert "2025-05-31 20:00:00" in table.stdout  # local time: New York is UTC-4 in June
-    assert csv.stdout.splitlines()[0] == "id,experiment,status,seed,numpy,started,duration,outputs,replay_of"
+    assert csv.stdout.splitlines()[0] == ",".join(LIST_COLUMNS)
     assert ",2025-06-01T00:00:00Z," in csv.stdout
     assert json.loads(data.stdout)[0]["started_at"] == "2025-06-01T00:00:00Z"
     assert json.loads(data.stdout)[0]["params"]["lr"] == "NaN"
@@ -281,7 +279,7 @@ def run_numpy() -> str:
 
 
 def test_list_help_documents_every_filter():
-    result = CliRunner().invoke(cli, ["list", "--help"])
+    result = invoke("list", "--help")
     for option in ("--experiment", "--status", "--seed", "--numpy", "--since", "--until", "--param", "--tag",
                    "--replays / --no-replays", "--parent", "--deleted", "--limit", "--offset", "--sort", "--json",
                    "--csv"):

@@ -8,12 +8,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from helpers import backend_url
 
 import seedreg
 from seedreg.db import engines, schema
 from seedreg.errors import RegistryNotFoundError, SchemaError, UnknownRunError, UsageError
 
-pytestmark = pytest.mark.usefixtures("backend")  # every test runs on SQLite and PostgreSQL
+# Tests that take the ``backend`` fixture run on SQLite and on PostgreSQL, against the URL it made;
+# the others are about SQLite files and paths (or need no database) and run once.
 
 
 def query(path: Path, sql: str, *args) -> list[tuple]:
@@ -71,7 +73,6 @@ def test_default_registry_is_seedreg_db_in_the_current_directory(tmp_path: Path,
     assert registry.get(run_id).id == run_id
 
 
-@pytest.mark.sqlite_only  # inspects the SQLite file itself
 def test_seedreg_db_as_a_path(registry_path: Path):
     (run_id,) = record_runs()
     assert registry_path.exists()
@@ -95,7 +96,6 @@ def test_seedreg_db_as_a_sqlite_url(tmp_path: Path, monkeypatch, registry_path):
     assert seedreg.Registry().get(run_id).id == run_id
 
 
-@pytest.mark.sqlite_only  # inspects the SQLite file itself
 def test_db_argument_wins_over_seedreg_db(tmp_path: Path, registry_path: Path):
     other = tmp_path / "other.db"
     (run_id,) = record_runs(db=other)
@@ -130,7 +130,6 @@ def test_mask_url_hides_the_password():
 # -- a new database and its schema -------------------------------------------------------------
 
 
-@pytest.mark.sqlite_only  # inspects the SQLite file itself
 def test_new_database_is_created_at_head_in_wal_mode(registry_path: Path):
     record_runs()
     assert query(registry_path, "SELECT version_num FROM alembic_version") == [(schema.HEAD,)]
@@ -140,7 +139,6 @@ def test_new_database_is_created_at_head_in_wal_mode(registry_path: Path):
     assert seedreg.Registry().revision() == schema.HEAD
 
 
-@pytest.mark.sqlite_only  # inspects the SQLite file itself
 def test_upgrade_creates_an_empty_registry_at_head(registry_path: Path):
     registry = seedreg.Registry()
     assert registry.upgrade() == (None, schema.HEAD)
@@ -149,7 +147,6 @@ def test_upgrade_creates_an_empty_registry_at_head(registry_path: Path):
     assert registry.runs() == []
 
 
-@pytest.mark.sqlite_only  # inspects the SQLite file itself
 def test_newer_schema_is_refused_for_reading_and_writing(registry_path: Path):
     seedreg.Registry().upgrade()  # created by this process, but no run recorded through it yet
     execute(registry_path, "UPDATE alembic_version SET version_num = 'ffff'")
@@ -164,7 +161,6 @@ def test_newer_schema_is_refused_for_reading_and_writing(registry_path: Path):
     assert query(registry_path, "SELECT version_num FROM alembic_version") == [("ffff",)]
 
 
-@pytest.mark.sqlite_only  # inspects the SQLite file itself
 def test_older_schema_is_refused_with_the_upgrade_command(registry_path: Path, monkeypatch):
     seedreg.Registry().upgrade()
     if len(schema.REVISIONS) > 1:
@@ -182,7 +178,6 @@ def test_older_schema_is_refused_with_the_upgrade_command(registry_path: Path, m
     assert query(registry_path, "SELECT count(*) FROM runs") == [(0,)]
 
 
-@pytest.mark.sqlite_only  # inspects the SQLite file itself
 @pytest.mark.parametrize("how", ["drop-table", "empty-table"])
 def test_registry_without_a_version_is_not_a_seedreg_registry(how: str, registry_path: Path):
     record_runs()
@@ -193,7 +188,6 @@ def test_registry_without_a_version_is_not_a_seedreg_registry(how: str, registry
         seedreg.Registry().runs()
 
 
-@pytest.mark.sqlite_only  # inspects the SQLite file itself
 def test_a_foreign_database_is_never_written_into(registry_path: Path):
     execute(registry_path, "CREATE TABLE notes (body TEXT)", "INSERT INTO notes VALUES ('mine')")
     with pytest.raises(SchemaError, match="not a seedreg registry"):
@@ -216,7 +210,6 @@ def test_an_empty_file_is_created_at_head_by_a_run(registry_path: Path):
 # -- a missing registry -------------------------------------------------------------------------
 
 
-@pytest.mark.sqlite_only  # inspects the SQLite file itself
 def test_reading_a_missing_registry_raises_and_creates_nothing(registry_path: Path):
     registry = seedreg.Registry()
     for read in (registry.runs, registry.last, registry.count, registry.revision, lambda: registry.get("ab")):
@@ -231,9 +224,10 @@ def test_reading_a_missing_registry_raises_and_creates_nothing(registry_path: Pa
 # -- finding runs by id -----------------------------------------------------------------------------
 
 
-def test_get_by_full_id_and_unique_prefix():
-    ids = record_runs(count=3)
-    registry = seedreg.Registry()
+def test_get_by_full_id_and_unique_prefix(backend):
+    url = backend_url(backend)
+    ids = record_runs(count=3, db=url)
+    registry = seedreg.Registry(url)
     for run_id in ids:
         assert registry.get(run_id).id == run_id
         assert registry.get(run_id.upper()).id == run_id
@@ -245,20 +239,22 @@ def test_get_by_full_id_and_unique_prefix():
         assert registry.get(run_id[:length]).id == run_id
 
 
-def test_unknown_run_and_bad_prefixes():
-    (run_id,) = record_runs()
-    registry = seedreg.Registry()
+def test_unknown_run_and_bad_prefixes(backend):
+    url = backend_url(backend)
+    (run_id,) = record_runs(db=url)
+    registry = seedreg.Registry(url)
     missing = next(c for c in "0123456789abcdef" if c != run_id[0])
     for ref in (missing, "f" * 32 if run_id != "f" * 32 else "e" * 32, "xyz", "", "0" * 33, run_id + "0"):
         with pytest.raises(UnknownRunError):
             registry.get(ref)
 
 
-def test_ambiguous_prefix_is_refused():
+def test_ambiguous_prefix_is_refused(backend):
+    url = backend_url(backend)
     seen: dict[str, str] = {}
     shared = None
     for seed in range(17):  # 16 first hex digits: two runs must share one
-        with seedreg.run("many", seed=seed) as run:
+        with seedreg.run("many", seed=seed, db=url) as run:
             pass
         if run.id[0] in seen:
             shared = run.id[0]
@@ -266,19 +262,20 @@ def test_ambiguous_prefix_is_refused():
         seen[run.id[0]] = run.id
     assert shared is not None
     with pytest.raises(UnknownRunError, match="several runs"):
-        seedreg.Registry().get(shared)
+        seedreg.Registry(url).get(shared)
 
 
 # -- queries ----------------------------------------------------------------------------------------
 
 
-def test_runs_are_newest_first_with_filters_and_limits():
-    a = record_runs("alpha", 3)
-    b = record_runs("beta", 2)
+def test_runs_are_newest_first_with_filters_and_limits(backend):
+    url = backend_url(backend)
+    a = record_runs("alpha", 3, db=url)
+    b = record_runs("beta", 2, db=url)
     with pytest.raises(ValueError):
-        with seedreg.run("alpha", seed=9) as failed:
+        with seedreg.run("alpha", seed=9, db=url) as failed:
             raise ValueError("no")
-    registry = seedreg.Registry()
+    registry = seedreg.Registry(url)
     every = [failed.id, *reversed(b), *reversed(a)]
     assert [r.id for r in registry.runs()] == every
     assert [r.id for r in registry.runs(limit=None)] == every
@@ -298,27 +295,29 @@ def test_runs_are_newest_first_with_filters_and_limits():
     assert all(moment.tzinfo is not None for moment in started)
 
 
-def test_runs_refuses_bad_filters():
-    record_runs()
-    registry = seedreg.Registry()
+def test_runs_refuses_bad_filters(backend):
+    url = backend_url(backend)
+    record_runs(db=url)
+    registry = seedreg.Registry(url)
     with pytest.raises(UsageError):
         registry.runs(status="done")
     with pytest.raises(UsageError):
         registry.runs(limit=-1)
 
 
-def test_more_runs_than_one_batch():
+@pytest.mark.slow  # 505 runs
+def test_more_runs_than_one_batch(backend):
     # params, tags and fingerprints are read in batches of ids: every run keeps its own
+    url = backend_url(backend)
     for seed in range(505):
-        with seedreg.run("batch", seed=seed, params={"i": seed}) as run:
+        with seedreg.run("batch", seed=seed, params={"i": seed}, db=url) as run:
             run.log("seed", seed)
-    runs = seedreg.Registry().runs(limit=0)
+    runs = seedreg.Registry(url).runs(limit=0)
     assert len(runs) == 505
     assert all(r.params == {"i": r.seed} for r in runs)
     assert all(r.fingerprints["seed"] == seedreg.fingerprint(r.seed) for r in runs)
 
 
-@pytest.mark.sqlite_only  # writes a replay row into the SQLite file by hand
 def test_last_is_the_newest_original_run(registry_path: Path):
     first, second = record_runs(count=2)
     registry = seedreg.Registry()
@@ -332,7 +331,8 @@ def test_last_is_the_newest_original_run(registry_path: Path):
     assert registry.get(replay).replay_of == second
 
 
-def test_last_of_an_empty_registry():
-    seedreg.Registry().upgrade()
+def test_last_of_an_empty_registry(backend):
+    url = backend_url(backend)
+    seedreg.Registry(url).upgrade()
     with pytest.raises(UnknownRunError, match="no runs"):
-        seedreg.Registry().last()
+        seedreg.Registry(url).last()

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner, Result
-from helpers import run_python, seedreg_cli
+from click.testing import Result
+from helpers import backend_url, invoke, run_python, seedreg_cli
 
 import seedreg
-from seedreg.cli import cli
+from seedreg.db import engines
 from seedreg.replay.compare import compare_block
 
 pytestmark = pytest.mark.usefixtures("backend")  # every test runs on SQLite and PostgreSQL
@@ -54,31 +54,28 @@ def record(script: Path, *args: str, env: dict | None = None, cwd: Path | None =
     return found
 
 
-def invoke(*args: str, input: str | None = None) -> Result:
-    result = CliRunner().invoke(cli, list(args), input=input)
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
-
-
 def replay_json(run_id: str, *extra: str) -> tuple[Result, dict]:
     result = invoke("replay", run_id, "--yes", "--json", *extra)
     return result, json.loads(result.stdout)
 
 
-def query(db: Path, sql: str, *args) -> list[tuple]:
-    """Rows of a query on the test's registry, whichever backend it is (``?`` placeholders)."""
-    from sqlalchemy import text
+@pytest.fixture
+def db(backend: str) -> str:
+    """The URL of this test's registry: the SQLite file, or the PostgreSQL database ``backend`` made."""
+    return backend_url(backend)
 
-    from seedreg.db import engines
+
+def query(db: str, sql: str, *args) -> list[tuple]:
+    """Rows of a query on the registry at URL ``db``, whichever backend it is (``?`` placeholders)."""
+    from sqlalchemy import text
 
     parts = sql.split("?")
     named = "".join(part + (f":p{i}" if i < len(parts) - 1 else "") for i, part in enumerate(parts))
-    with engines.engine_for(engines.resolve_url()).connect() as conn:
+    with engines.engine_for(db).connect() as conn:
         return [tuple(row) for row in conn.execute(text(named), {f"p{i}": a for i, a in enumerate(args)})]
 
 
-def count_runs(db: Path) -> int:
+def count_runs(db: str) -> int:
     return query(db, "SELECT count(*) FROM runs")[0][0]
 
 
@@ -110,7 +107,7 @@ def assert_report_shape(data: dict) -> None:
     assert isinstance(data["command"], list) and isinstance(data["notes"], list)
     [block] = data["blocks"]
     assert set(block) == {"original", "replay", "experiment", "verdict", "outputs", "rng_digest", "status",
-                          "environment", "notes"}
+                          "environment", "params", "notes"}
     assert block["experiment"] == "seeded"
     for out in block["outputs"]:
         assert set(out) == {"name", "state", "original", "replay"}  # "where" only when different
@@ -145,9 +142,9 @@ def seeded(tmp_path: Path) -> tuple[Path, str]:
 # -- identical replays ---------------------------------------------------------------------
 
 
-def test_identical_replay_of_a_seeded_script_records_a_new_run(seeded, registry_path):
+def test_identical_replay_of_a_seeded_script_records_a_new_run(seeded, db):
     script, original = seeded
-    before = count_runs(registry_path)
+    before = count_runs(db)
 
     result, data = replay_json(original)
 
@@ -165,7 +162,7 @@ def test_identical_replay_of_a_seeded_script_records_a_new_run(seeded, registry_
     assert block["rng_digest"]["identical"] and block["status"]["identical"]
     assert block["environment"] == []  # nothing changed: same interpreter, same script
 
-    assert count_runs(registry_path) == before + 1
+    assert count_runs(db) == before + 1
     registry = seedreg.Registry()
     first, again = registry.get(original), registry.get(block["replay"])
     assert again.replay_of == original and again.replay_session == data["session"]
@@ -298,6 +295,7 @@ WORKERS = """
 
 
 @pytest.mark.parametrize(("method", "asked"), [("fork", "root"), ("spawn", "worker")])
+@pytest.mark.slow  # worker processes, then replays
 def test_spawned_children_in_process_and_in_workers_replay_identically(tmp_path, method, asked):
     """Children in the root's process and in worker processes (forked or spawned) take their
     original's seed; replaying a worker's run replays its root's command, that worker first."""
@@ -425,6 +423,7 @@ def test_replay_that_raises_where_the_original_completed_differs(tmp_path):
     (2, 3, ["identical", "identical", "extra"]),
     (2, 1, ["identical", "missing"]),
 ])
+@pytest.mark.slow  # a long subprocess suite (a replay per case)
 def test_a_block_added_or_removed_is_a_difference(tmp_path, recorded, replayed, verdicts):
     script = write(tmp_path / "loop.py", f"""
         import numpy as np
@@ -568,7 +567,7 @@ def test_nep19_note_only_when_a_generator_run_differs_after_a_numpy_change(tmp_p
 # -- refused replays ------------------------------------------------------------------------------
 
 
-def test_interactive_run_is_refused(tmp_path, registry_path):
+def test_interactive_run_is_refused(tmp_path, db):
     code = textwrap.dedent("""
         import numpy as np, seedreg
         with seedreg.run("interactive", seed=1) as run:
@@ -578,11 +577,11 @@ def test_interactive_run_is_refused(tmp_path, registry_path):
     done = subprocess.run([PY, "-c", code], capture_output=True, text=True, check=True)
     [original] = ids(done.stdout)
     assert seedreg.Registry().get(original).launch == "interactive"
-    before = count_runs(registry_path)
+    before = count_runs(db)
 
     line = assert_refused(invoke("replay", original, "--yes"), "python -c")
     assert "REPL" in line
-    assert count_runs(registry_path) == before
+    assert count_runs(db) == before
 
     as_command = seedreg_cli("replay", original, "--yes")
     assert as_command.returncode == 2 and as_command.stdout == ""
@@ -590,33 +589,33 @@ def test_interactive_run_is_refused(tmp_path, registry_path):
 
 
 @pytest.mark.parametrize("answer", ["n\n", ""], ids=["declined", "no-answer"])
-def test_declined_or_unanswered_confirmation_runs_nothing(seeded, registry_path, answer):
+def test_declined_or_unanswered_confirmation_runs_nothing(seeded, db, answer):
     script, original = seeded
-    before = count_runs(registry_path)
+    before = count_runs(db)
 
     result = invoke("replay", original, input=answer)
 
     assert_refused(result, "--yes", "declined")
     assert shlex.join([PY, str(script)]) in result.stderr  # the command was shown before asking
-    assert count_runs(registry_path) == before
-    assert query(registry_path, "SELECT count(*) FROM replays") == [(0,)]
+    assert count_runs(db) == before
+    assert query(db, "SELECT count(*) FROM replays") == [(0,)]
 
 
-def test_real_command_without_a_terminal_answer_refuses(seeded, registry_path):
+def test_real_command_without_a_terminal_answer_refuses(seeded, db):
     _, original = seeded
-    before = count_runs(registry_path)
+    before = count_runs(db)
     done = subprocess.run([PY, "-m", "seedreg", "replay", original], stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert done.stdout == ""
     assert done.stderr.rstrip().splitlines()[-1].startswith("Error:")
     assert "--yes" in done.stderr.rstrip().splitlines()[-1]
-    assert count_runs(registry_path) == before
+    assert count_runs(db) == before
 
 
-def test_dry_run_prints_the_command_and_records_nothing(seeded, registry_path):
+def test_dry_run_prints_the_command_and_records_nothing(seeded, db):
     script, original = seeded
-    before = count_runs(registry_path)
+    before = count_runs(db)
 
     result = invoke("replay", original, "--dry-run")
     assert result.exit_code == 0, result.output
@@ -624,21 +623,21 @@ def test_dry_run_prints_the_command_and_records_nothing(seeded, registry_path):
     as_json = invoke("replay", original, "--dry-run", "--json")
     assert json.loads(as_json.stdout) == {"command": [PY, str(script)], "cwd": str(script.parent), "notes": []}
 
-    assert count_runs(registry_path) == before
-    assert query(registry_path, "SELECT count(*) FROM replays") == [(0,)]
+    assert count_runs(db) == before
+    assert query(db, "SELECT count(*) FROM replays") == [(0,)]
 
 
-def test_recorded_cwd_gone_is_refused(tmp_path, registry_path):
+def test_recorded_cwd_gone_is_refused(tmp_path, db):
     gone = tmp_path / "gone"
     gone.mkdir()
     script = write(gone / "seeded.py", SEEDED.replace("SEED", "101"))
     [original] = record(script, cwd=gone)
     script.unlink()
     gone.rmdir()
-    before = count_runs(registry_path)
+    before = count_runs(db)
 
     assert_refused(invoke("replay", original, "--yes"), str(gone), "no longer exists")
-    assert count_runs(registry_path) == before
+    assert count_runs(db) == before
 
 
 def test_unknown_run_is_refused():
@@ -647,6 +646,7 @@ def test_unknown_run_is_refused():
 
 
 @pytest.mark.parametrize("hashseed", [None, "7"], ids=["unset", "other"])
+@pytest.mark.slow  # a long subprocess suite (a replay per case)
 def test_recorded_pythonhashseed_is_passed_to_the_replay(tmp_path, monkeypatch, hashseed):
     script = write(tmp_path / "hashing.py", """
         import numpy as np
@@ -675,7 +675,8 @@ def test_recorded_pythonhashseed_is_passed_to_the_replay(tmp_path, monkeypatch, 
 # -- where verdicts live ----------------------------------------------------------------------------
 
 
-def test_verdicts_are_stored_apart_and_the_originals_stay_untouched(tmp_path, registry_path):
+@pytest.mark.slow  # a long subprocess suite (four replays)
+def test_verdicts_are_stored_apart_and_the_originals_stay_untouched(tmp_path, db):
     script = write(tmp_path / "two.py", """
         import numpy as np
         import seedreg
@@ -690,10 +691,10 @@ def test_verdicts_are_stored_apart_and_the_originals_stay_untouched(tmp_path, re
     first, second = record(script)
 
     def snapshot():
-        return {table: query(registry_path, f"SELECT * FROM {table} WHERE run_id IN (?, ?) ORDER BY 1, 2",
+        return {table: query(db, f"SELECT * FROM {table} WHERE run_id IN (?, ?) ORDER BY 1, 2",
                              first, second)
                 for table in ("params", "fingerprints", "chain")} | {
-            "runs": query(registry_path, "SELECT * FROM runs WHERE id IN (?, ?) ORDER BY id", first, second)}
+            "runs": query(db, "SELECT * FROM runs WHERE id IN (?, ?) ORDER BY id", first, second)}
 
     before = snapshot()
     same, _ = replay_json(first)
@@ -702,13 +703,13 @@ def test_verdicts_are_stored_apart_and_the_originals_stay_untouched(tmp_path, re
     assert (same.exit_code, changed.exit_code) == (0, 1)
 
     assert snapshot() == before
-    rows = query(registry_path, "SELECT session, original_id, replay_id, verdict, details FROM replays ORDER BY id")
+    rows = query(db, "SELECT session, original_id, replay_id, verdict, details FROM replays ORDER BY id")
     assert len(rows) == 4
     by_session: dict[str, dict[str, str]] = {}
     for session, original_id, replay_id, verdict, details in rows:
         by_session.setdefault(session, {})[original_id] = verdict
         assert json.loads(details)["replay"] == replay_id
-        assert query(registry_path, "SELECT replay_of, replay_session FROM runs WHERE id = ?", replay_id) == [
+        assert query(db, "SELECT replay_of, replay_session FROM runs WHERE id = ?", replay_id) == [
             (original_id, session)]
     assert len(by_session) == 2
     assert by_session.pop(after_edit["session"]) == {first: "identical", second: "different"}

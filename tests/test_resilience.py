@@ -13,11 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
-from helpers import REPO
+from helpers import REPO, invoke
 
 import seedreg
-from seedreg.cli import cli
 from seedreg.db import engines
 
 
@@ -38,6 +36,7 @@ WRITER = """
 """
 
 
+@pytest.mark.slow  # many processes
 def test_many_processes_writing_one_sqlite_file_lose_nothing(tmp_path: Path, registry_path: Path):
     workers, blocks = 8, 40
     script = write(tmp_path / "writer.py", WRITER)
@@ -45,7 +44,7 @@ def test_many_processes_writing_one_sqlite_file_lose_nothing(tmp_path: Path, reg
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for k in range(workers)]
     outputs = [p.communicate(timeout=600) for p in procs]
-    for proc, (out, err) in zip(procs, outputs):
+    for proc, (_, err) in zip(procs, outputs):
         assert proc.returncode == 0, err
         assert "locked" not in err.lower()
     registry = seedreg.Registry()
@@ -70,6 +69,7 @@ CRASHER = """
 
 
 @pytest.mark.parametrize("how", ["kill", "exit"])
+@pytest.mark.slow  # subprocesses killed, then replayed
 def test_a_killed_process_leaves_a_crashed_run_that_keeps_its_data_and_replays(tmp_path, registry_path, how):
     script = write(tmp_path / "crash.py", CRASHER)
     done = subprocess.run([sys.executable, str(script), how], cwd=tmp_path, capture_output=True, text=True)
@@ -88,9 +88,9 @@ def test_a_killed_process_leaves_a_crashed_run_that_keeps_its_data_and_replays(t
     assert report.ok and (run_id, "crashed") in report.open_runs
     # A crashed run still replays (the replay crashes the same way, so it is "different" in status
     # only if the original were closed; both died, so the replay's own run is crashed too).
-    replay = CliRunner().invoke(cli, ["replay", run_id, "--yes", "--json"])
+    replay = invoke("replay", run_id, "--yes", "--json")
     assert replay.exit_code in (0, 1), replay.output
-    assert '"original": "%s"' % run_id in replay.stdout
+    assert f'"original": "{run_id}"' in replay.stdout
 
 
 def test_an_open_run_refreshes_its_heartbeat(tmp_path, registry_path, monkeypatch):
@@ -151,12 +151,12 @@ def test_a_registry_locked_too_long_at_close_spools_the_run_and_sync_closes_it(t
     blocker.close()
 
     assert seedreg.Registry().get(run.id).status == "running"  # this process is alive: not closed yet
-    result = CliRunner().invoke(cli, ["sync"])
+    result = invoke("sync")
     assert result.exit_code == 0 and "synced 1" in result.stdout
     record = seedreg.Registry().get(run.id)
     assert record.status == "completed" and set(record.fingerprints) == {"data", "late"}
     assert not list((tmp_path / "spool").glob("*.jsonl"))
-    assert CliRunner().invoke(cli, ["sync"]).stdout.startswith("synced 0")  # idempotent
+    assert invoke("sync").stdout.startswith("synced 0")  # idempotent
     report = seedreg.Registry().audit()
     assert report.ok and report.count == 1
 
@@ -192,6 +192,7 @@ def test_an_unreachable_registry_fails_fast_at_open_before_the_experiment_runs(m
     assert time.monotonic() - start < 30
 
 
+@pytest.mark.slow  # many processes
 def test_concurrent_first_open_creates_the_schema_once(tmp_path, registry_path):
     script = write(tmp_path / "first.py", """
         import seedreg
@@ -231,6 +232,7 @@ POOL = """
 
 
 @pytest.mark.parametrize("method", ["fork", "spawn"])
+@pytest.mark.slow  # process pools, then replays
 def test_process_pool_children_are_recorded_independent_and_replayable(tmp_path, registry_path, method):
     script = write(tmp_path / "pool.py", POOL)
     done = subprocess.run([sys.executable, str(script), method], cwd=tmp_path, capture_output=True, text=True)
@@ -241,7 +243,7 @@ def test_process_pool_children_are_recorded_independent_and_replayable(tmp_path,
     assert all(c.parent == root_id and c.status == "completed" for c in children)
     assert sorted(c.spawn_key for c in children) == [(0,), (1,), (2,), (3,)]
     assert len({str(c.fingerprints["draws"]) for c in children}) == 4  # independent streams
-    replay = CliRunner().invoke(cli, ["replay", child_ids[2], "--yes", "--json"])
+    replay = invoke("replay", child_ids[2], "--yes", "--json")
     assert replay.exit_code == 0, replay.output
 
 
@@ -267,6 +269,7 @@ DASK = """
 """
 
 
+@pytest.mark.slow  # a Dask cluster
 def test_dask_local_cluster_tasks_record_child_runs(tmp_path, registry_path):
     pytest.importorskip("distributed", reason="dask.distributed is not installed (pip install '.[test]')")
     script = write(tmp_path / "dask_sweep.py", DASK)
@@ -312,6 +315,7 @@ def own_postgres(tmp_path_factory):
                    capture_output=True)
 
 
+@pytest.mark.slow  # a private PostgreSQL server
 def test_postgres_stopped_mid_run_spools_and_sync_closes_after_restart(own_postgres, monkeypatch):
     url, stop, start = own_postgres
     monkeypatch.setenv("SEEDREG_DB", url)
@@ -333,6 +337,7 @@ def test_postgres_stopped_mid_run_spools_and_sync_closes_after_restart(own_postg
     assert seedreg.Registry().audit().ok
 
 
+@pytest.mark.slow  # many processes
 def test_many_processes_writing_one_postgres_registry_lose_nothing(tmp_path, backend):
     if backend != "postgres":
         pytest.skip("the SQLite variant is test_many_processes_writing_one_sqlite_file_lose_nothing")
@@ -348,3 +353,118 @@ def test_many_processes_writing_one_postgres_registry_lose_nothing(tmp_path, bac
     assert registry.count(status="completed") == workers * blocks
     report = registry.audit()
     assert report.ok and report.count == workers * blocks
+
+
+# -- database errors told apart by the driver's codes ------------------------------------------------
+
+
+def _failure(engine, statement: str = "SELECT count(*) FROM sqlite_master", *, write: bool = False):
+    """The SQLAlchemy error the statement raises on ``engine`` (in a write transaction with ``write``)."""
+    from sqlalchemy import exc, text
+
+    try:
+        if write:
+            with engines.write(engine) as conn:
+                conn.execute(text(statement))
+        else:
+            with engine.connect() as conn:
+                conn.execute(text(statement))
+    except exc.DBAPIError as error:
+        return error
+    raise AssertionError(f"{statement} did not fail")
+
+
+def _failure_on(conn, statement: str):
+    from sqlalchemy import exc, text
+
+    try:
+        conn.execute(text(statement))
+    except exc.DBAPIError as error:
+        return error
+    raise AssertionError(f"{statement} did not fail")
+
+
+@pytest.mark.sqlite_only  # plants SQLite files
+def test_sqlite_errors_are_told_apart_by_their_result_codes(tmp_path, registry_path, monkeypatch):
+    from sqlalchemy import text
+
+    monkeypatch.setenv("SEEDREG_RETRY_SECONDS", "0.2")  # also the busy timeout of new connections
+    url = engines.resolve_url()
+    with seedreg.run("locked", seed=1):
+        pass
+    engines.forget(url)
+    holder = sqlite3.connect(registry_path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # a real write lock another connection must wait for
+    try:
+        busy = _failure(engines.engine_for(url), "UPDATE runs SET pid = pid", write=True)
+        assert (engines.error_code(busy), engines.error_kind(busy)) == ("SQLITE_BUSY", "busy")
+        before = engines.retries
+
+        def work() -> None:
+            with engines.write(engines.engine_for(url)) as conn:
+                conn.execute(text("UPDATE runs SET pid = pid"))
+
+        with pytest.raises(seedreg.RegistryError, match="database is locked"):
+            engines.retrying(work, seconds=0.5)
+        assert engines.retries > before  # waited for it, then gave up
+    finally:
+        holder.rollback()
+        holder.close()
+
+    text_file = tmp_path / "notes.txt"
+    text_file.write_bytes(b"this is not an SQLite file " * 10)
+    not_a_db = _failure(engines.engine_for(f"sqlite:///{text_file}"))
+    assert (engines.error_code(not_a_db), engines.error_kind(not_a_db)) == ("SQLITE_NOTADB", "error")
+    assert text_file.read_bytes() == b"this is not an SQLite file " * 10
+
+    cannot_open = _failure(engines.engine_for(f"sqlite:///{tmp_path / 'no such folder' / 'x.db'}"))
+    assert (engines.error_code(cannot_open), engines.error_kind(cannot_open)) == ("SQLITE_CANTOPEN", "unreachable")
+
+    # A message that merely mentions a lock or a connection is no reason to wait.
+    for statement in ("SELECT * FROM locked_connection", "SELECT 'database is locked' +"):
+        plain = _failure(engines.engine_for(url), statement)
+        assert (engines.error_code(plain), engines.error_kind(plain)) == ("SQLITE_ERROR", "error"), statement
+    # Python 3.10's sqlite3 errors carry no code: SQLite's own text of the code stands for it.
+    assert engines.error_code(sqlite3.OperationalError("database is locked")) == "SQLITE_BUSY"
+    assert engines.error_code(sqlite3.OperationalError("no such table: locked")) is None
+
+
+@pytest.mark.skipif(not os.environ.get("SEEDREG_TEST_POSTGRES_URL"), reason="needs SEEDREG_TEST_POSTGRES_URL")
+def test_postgres_errors_are_told_apart_by_their_sqlstate():
+    from sqlalchemy import create_engine, exc, text
+
+    url = os.environ["SEEDREG_TEST_POSTGRES_URL"]
+    refused = _failure(create_engine("postgresql+psycopg://nobody@127.0.0.1:9/none"), "SELECT 1")
+    assert (engines.error_code(refused), engines.error_kind(refused)) == (None, "unreachable")
+
+    plain = _failure(create_engine(url), "SELECT 'locked connection'::int")
+    assert (engines.error_code(plain), engines.error_kind(plain)) == ("22P02", "error")
+
+    engine = create_engine(url, isolation_level="SERIALIZABLE")
+    with engine.connect() as setup:
+        setup.execute(text("DROP TABLE IF EXISTS seedreg_codes"))
+        setup.execute(text("CREATE TABLE seedreg_codes (k int PRIMARY KEY, v int)"))
+        setup.execute(text("INSERT INTO seedreg_codes VALUES (1, 0), (2, 0)"))
+        setup.commit()
+    try:
+        with engine.connect() as a, engine.connect() as b:  # write skew: one of them must fail
+            a.execute(text("SELECT sum(v) FROM seedreg_codes"))
+            b.execute(text("SELECT sum(v) FROM seedreg_codes"))
+            a.execute(text("UPDATE seedreg_codes SET v = 1 WHERE k = 1"))
+            b.execute(text("UPDATE seedreg_codes SET v = 1 WHERE k = 2"))
+            a.commit()
+            with pytest.raises(exc.DBAPIError) as serialization:
+                b.commit()
+        assert (engines.error_code(serialization.value), engines.error_kind(serialization.value)) == ("40001", "busy")
+
+        with engine.connect() as holder, engine.connect() as waiter:
+            holder.execute(text("LOCK TABLE seedreg_codes IN ACCESS EXCLUSIVE MODE"))
+            waiter.execute(text("SET lock_timeout = '100ms'"))
+            lock = _failure_on(waiter, "SELECT * FROM seedreg_codes")
+            assert (engines.error_code(lock), engines.error_kind(lock)) == ("55P03", "busy")
+            holder.rollback()
+    finally:
+        with engine.connect() as cleanup:
+            cleanup.execute(text("DROP TABLE IF EXISTS seedreg_codes"))
+            cleanup.commit()
+        engine.dispose()

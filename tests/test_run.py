@@ -466,6 +466,36 @@ def test_fork_inside_an_open_block():
     assert list(record.fingerprints) == ["before", "after"]
 
 
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_inherits_no_per_process_state():
+    """One fork hook resets what belongs to the parent: engines, recorders, open runs' heartbeat,
+    the fingerprint pool, and the process facts (the child's own pid)."""
+    from seedreg.db import engines
+    from seedreg.fingerprints import encoding
+    from seedreg.recording import environment, heartbeat, writer
+
+    with seedreg.run("root", seed=5) as root:
+        seedreg.fingerprint(np.arange(1_000_000.0))  # starts the fingerprint pool
+        assert engines._engines and writer._recorders and root.id in heartbeat._open and encoding._pool
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                state = [bool(engines._engines), bool(writer._recorders), bool(heartbeat._open),
+                         heartbeat._thread is not None, encoding._pool is not None,
+                         environment.process_facts().pid == os.getpid()]
+                os.write(write, json.dumps(state).encode())
+            finally:
+                os._exit(0)
+        os.close(write)
+        with os.fdopen(read) as pipe:
+            state = json.loads(pipe.read())
+        os.waitpid(pid, 0)
+        assert state == [False, False, False, False, False, True]
+        assert engines._engines and writer._recorders and root.id in heartbeat._open  # the parent keeps its own
+        assert environment.process_facts().pid == os.getpid()
+
 WORKERS_SCRIPT = """\
     import multiprocessing as mp
     import sys
@@ -491,6 +521,7 @@ WORKERS_SCRIPT = """\
 """
 
 
+@pytest.mark.slow  # many processes
 def test_fork_and_spawn_workers_record_child_runs(tmp_path: Path):
     script = write_script(tmp_path / "workers.py", WORKERS_SCRIPT)
     root_id = run_python(script, cwd=tmp_path).stdout.strip()
@@ -590,6 +621,7 @@ CONCURRENT_SCRIPT = """\
 
 
 @pytest.mark.sqlite_only  # inspects the SQLite file itself
+@pytest.mark.slow  # many processes
 def test_processes_writing_one_new_file_at_once_lose_nothing(tmp_path: Path, registry_path: Path):
     # The registry does not exist yet: the processes also race to create it.
     script = write_script(tmp_path / "many_writers.py", CONCURRENT_SCRIPT)

@@ -134,7 +134,7 @@ def test_0005_rewrites_checks_keeping_rows_and_refusing_the_same_values(backend)
     from seedreg.db import engines
 
     with seedreg.run("kept", seed=3, params={"lr": 0.1}, tags={"stage": "a"}) as run:
-        run.log("x", 1)
+        run.log("x", [1])  # not a real number: a result would not survive the downgrade to 0004
     registry = seedreg.Registry()
     url = registry.url
     before = [r.to_json() for r in registry.runs()]

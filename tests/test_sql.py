@@ -6,12 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from helpers import seedreg_cli
+from helpers import invoke, seedreg_cli
 
 import seedreg
 from seedreg import Registry, UsageError
-from seedreg.cli import cli
 
 
 @pytest.fixture
@@ -22,10 +20,6 @@ def recorded(backend) -> list[str]:
             run.log("value", [seed, "x"])
         ids.append(run.id)
     return ids
-
-
-def invoke(*args: str):
-    return CliRunner().invoke(cli, list(args))
 
 
 def files(folder: Path) -> set[str]:

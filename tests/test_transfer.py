@@ -9,17 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import synthetic
-from click.testing import CliRunner
-from helpers import seedreg_cli
+from helpers import invoke, seedreg_cli
 
 import seedreg
 from seedreg import Registry
-from seedreg.cli import cli
 from seedreg.transfer import importer
-
-
-def invoke(*args: str, input: str | None = None):
-    return CliRunner().invoke(cli, list(args), input=input)
 
 
 def record_variety(db: str | Path | None = None) -> list[str]:
@@ -125,8 +119,9 @@ def test_export_filters_and_output_file(backend, source, tmp_path):
     assert [line["run"]["experiment"] for line in lines] == ["split", "split"]
     assert lines[0]["run"]["started_at"] < lines[1]["run"]["started_at"]  # oldest first: parents before children
     first = lines[0]
-    assert set(first) == {"format", "run", "environment", "params", "tags", "fingerprints", "record_digest",
-                          "deleted", "replays"}
+    assert set(first) == {"format", "run", "environment", "params", "tags", "fingerprints", "results",
+                          "record_digest", "record_version", "deleted", "replays"}
+    assert first["record_version"] == 2 and first["results"] == []
     assert first["run"]["started_at"].endswith("Z")
     kept = {fp["name"]: fp for fp in first["fingerprints"]}["kept"]
     assert kept["kept"] is True and len(kept["digest"]) == 64  # the array itself stays in the store, by digest
@@ -212,12 +207,13 @@ def test_a_long_import_is_validated_by_a_worker_and_reports_progress(backend, mo
     seen = []
     report = Registry().import_(lines, progress=seen.append)
     assert report.imported == 329 and report.rejected == [(124, "run.seed_source must be one of given, generated, "
-                                                                  "replay, not 'stolen'")]
+                                                                  "replay, sweep, not 'stolen'")]
     assert sum(seen) == 329 and len(seen) == 3  # a transaction per batch (100 runs, whole chunks of 40)
     assert Registry().audit().ok
     assert [r.params["i"] for r in Registry().runs(limit=3)] == [329, 328, 327]
 
 
+@pytest.mark.slow  # a long import with worker processes
 def test_a_long_import_in_a_real_process_is_checked_by_a_worker_process(tmp_path):
     """Over two chunks of lines, a forked worker validates while the command writes; order and refusals hold."""
     lines = [synthetic.line(experiment="long", seed=str(i), params={"i": i},
@@ -236,6 +232,7 @@ def test_a_long_import_in_a_real_process_is_checked_by_a_worker_process(tmp_path
     assert registry.sql("SELECT max(seq) FROM chain").rows == [[2499]]
 
 
+@pytest.mark.slow  # real processes on a terminal
 def test_import_of_a_file_creates_the_registry_and_a_real_process_shows_progress_only_on_a_terminal(tmp_path, source):
     out = tmp_path / "runs.jsonl"
     assert seedreg_cli("export", "--db", source, "-o", str(out)).returncode == 0
@@ -295,7 +292,7 @@ def test_a_run_repeated_in_the_input_is_written_once(backend, monkeypatch):
 
 def test_values_the_database_cannot_hold_are_refused_with_their_line(backend):
     """Checked before writing, so PostgreSQL never refuses half a transaction: lengths and 32-bit integers."""
-    from seedreg.recording.environment import EnvironmentSnapshot
+    from seedreg.records import EnvironmentRecord
 
     good = synthetic.line(experiment="holds")
     pid = json.loads(synthetic.line(experiment="pid"))
@@ -303,8 +300,8 @@ def test_values_the_database_cannot_hold_are_refused_with_their_line(backend):
     dtype = json.loads(synthetic.line(experiment="dtype"))
     dtype["fingerprints"][0]["dtype"] = "<f8" * 30
     env = json.loads(synthetic.line(experiment="env"))
-    snapshot = EnvironmentSnapshot(python_version="3.11.9", python_implementation="CPython", platform="L" * 300,
-                                   machine="x86_64", numpy_version="1.26.4", blas=None, packages={})
+    snapshot = EnvironmentRecord(python_version="3.11.9", python_implementation="CPython", platform="L" * 300,
+                                 machine="x86_64", numpy_version="1.26.4", blas=None, packages={})
     env["environment"] = {**env["environment"], "platform": snapshot.platform, "digest": snapshot.digest,
                           "packages": snapshot.packages_json}
     report = Registry().import_([good, json.dumps(pid), json.dumps(dtype), json.dumps(env)])
@@ -371,3 +368,62 @@ def test_lines_orjson_might_read_differently_are_decided_by_json(edit):
     expected = "not valid Unicode" if edit == "surrogate" else "does not give its record digest"
     with pytest.raises(LineError, match=expected):
         reader.read(1, text)
+
+
+def test_imports_are_reentrant_an_import_inside_another_keeps_each_its_own_input(tmp_path, monkeypatch):
+    """An import started while another reads its file (here: from the outer file's own reading) has its
+    own reader and input: each registry gets exactly its lines, validated by workers over byte ranges."""
+    import io
+
+    monkeypatch.setattr(importer, "CHUNK_BYTES", 3000)  # several ranges: a worker pool for each import
+    outer_lines = [synthetic.line(experiment="outer", seed=str(i), started=datetime(2026, 1, 1, 0, 0, i))
+                   for i in range(30)]
+    inner_lines = [synthetic.line(experiment="inner", seed=str(i), started=datetime(2026, 1, 2, 0, 0, i))
+                   for i in range(20)]
+    outer_path, inner_path = tmp_path / "outer.jsonl", tmp_path / "inner.jsonl"
+    outer_path.write_text("\n".join(outer_lines) + "\n")
+    inner_path.write_text("\n".join(inner_lines) + "\n")
+    inner_db = tmp_path / "inner.db"
+    inner_reports = []
+
+    class Nesting(io.BufferedReader):
+        """The outer input: the first time it is read, a whole other import runs."""
+
+        def readline(self, *args):
+            if not inner_reports:
+                with inner_path.open("rb") as inner:
+                    inner_reports.append(Registry(inner_db).import_(inner))
+            return super().readline(*args)
+
+    with Nesting(io.FileIO(outer_path, "rb")) as outer:
+        report = Registry().import_(outer)
+    assert (report.imported, report.rejected) == (30, [])
+    assert (inner_reports[0].imported, inner_reports[0].rejected) == (20, [])
+    assert {r.experiment for r in Registry().runs(limit=0)} == {"outer"}
+    assert {r.experiment for r in Registry(inner_db).runs(limit=0)} == {"inner"}
+    assert Registry().audit().ok and Registry(inner_db).audit().ok
+
+    # And one after the other, from lines and from a file, in one process.
+    again = tmp_path / "again.db"
+    assert Registry(again).import_(inner_lines).imported == 20
+    with outer_path.open("rb") as stream:
+        assert Registry(again).import_(stream).imported == 30
+    assert Registry(again).count() == 50
+
+
+def test_num_is_derived_from_the_exact_text_alike_when_recording_and_importing(backend, tmp_path):
+    """One derivation of ``num``: finite ints and floats as floats, NaN, infinities and ints beyond
+    a float's range none; an import gives each param and tag the ``num`` its recording gave."""
+    source = tmp_path / "nums.db"
+    params = {"i": 3, "f": 0.1, "huge": 10**400, "minus_huge": -(10**400), "nan": float("nan"),
+              "inf": float("-inf"), "exact": 2**60 + 1, "text": "1.5", "flag": True, "none": None}
+    with seedreg.run("nums", seed=1, params=params, tags={"t": 2.5}, db=source):
+        pass
+    assert Registry().import_(export(str(source)).splitlines()).imported == 1
+    statement = "SELECT key, num FROM params UNION ALL SELECT key, num FROM tags ORDER BY key"
+    recorded = Registry(source).sql(statement).rows
+    assert recorded == Registry().sql(statement).rows
+    assert dict(map(tuple, recorded)) == {"i": 3.0, "f": 0.1, "huge": None, "minus_huge": None, "nan": None,
+                                          "inf": None, "exact": float(2**60 + 1), "text": None, "flag": None,
+                                          "none": None, "t": 2.5}
+    assert Registry().get(Registry().runs()[0].id).params["huge"] == 10**400

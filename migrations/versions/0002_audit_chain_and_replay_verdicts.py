@@ -19,6 +19,97 @@ branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
 
+# -- a frozen copy of the version-1 record and link, as they were when this revision was written:
+# -- a migration must not change when seedreg's chain code does.
+
+_RECORD_FIELDS = (
+    "id", "experiment", "status", "seed", "seed_kind", "seed_source", "spawn_key", "parent_id",
+    "replay_of", "replay_session", "block_index", "started_at", "ended_at", "duration", "error",
+    "rng_digest", "generator_used", "numpy_version", "python_version", "libraries", "hostname",
+    "username", "pid", "process_started", "executable", "argv", "command", "cwd", "launch",
+    "script_path", "script_digest", "pythonhashseed", "git_commit", "git_dirty",
+)
+_FP_FIELDS = ("name", "seq", "algorithm", "digest", "kind", "dtype", "shape", "chunk_elems", "chunks", "kept")
+
+
+def _record_digest_v1(run, environment, params, tags, fingerprints) -> str:
+    import json
+
+    import blake3
+
+    fields = {name: run[name] for name in _RECORD_FIELDS}
+    for name in ("started_at", "ended_at"):
+        if fields[name] is not None:
+            fields[name] = fields[name].isoformat(timespec="microseconds")
+    fps = []
+    for fp in fingerprints:
+        item = [fp[name] for name in _FP_FIELDS]
+        if item[8] is not None:
+            item[8] = blake3.blake3(bytes(item[8])).hexdigest()
+        fps.append(item)
+    record = {"run": fields, "environment": environment, "params": sorted(params), "tags": sorted(tags),
+              "fingerprints": sorted(fps, key=lambda item: item[0])}
+    text = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=True)
+    return "blake3:" + blake3.blake3(b"seedreg-record/1\x00" + text.encode()).hexdigest()
+
+
+def _environment_v1(env) -> str:
+    """The environment digest as a version-1 record holds it: the stored digest, marked when the
+    row's fields no longer give it."""
+    import json
+
+    import blake3
+
+    if env["digest"] is None:
+        return ""
+    try:
+        packages = json.dumps(json.loads(env["packages"]), sort_keys=True, separators=(",", ":"))
+        parts = [env["python_version"], env["python_implementation"], env["platform"], env["machine"],
+                 env["numpy_version"] or "", env["blas"] or "", packages]
+        recomputed = blake3.blake3("\x00".join(parts).encode()).hexdigest()
+    except (TypeError, ValueError):
+        recomputed = "unreadable"
+    return env["digest"] if recomputed == env["digest"] else f"{env['digest']} (its fields give {recomputed})"
+
+
+def _link_unchained(conn) -> None:
+    """Chain the runs closed before the chain existed, in the order they ended (version-1 records)."""
+    from datetime import datetime, timezone
+
+    import blake3
+
+    typed = {"started_at": sa.DateTime(), "ended_at": sa.DateTime(), "generator_used": sa.Boolean(),
+             "git_dirty": sa.Boolean(), "kept": sa.Boolean()}  # converted as the models of 0002 did
+    runs_t = sa.table("runs", *(sa.column(c, typed.get(c)) for c in (*_RECORD_FIELDS, "environment_id")))
+    env_fields = ("digest", "python_version", "python_implementation", "platform", "machine", "numpy_version",
+                  "blas", "packages")
+    env_t = sa.table("environments", sa.column("id"), *(sa.column(c) for c in env_fields))
+    fps_t = sa.table("fingerprints", sa.column("run_id"), *(sa.column(c, typed.get(c)) for c in _FP_FIELDS))
+    runs = conn.execute(
+        sa.select(runs_t, *(env_t.c[c].label(f"env_{c}") for c in env_fields))
+        .select_from(runs_t.outerjoin(env_t, env_t.c.id == runs_t.c.environment_id))
+        .where(runs_t.c.status.in_(("completed", "failed", "interrupted")))
+        .order_by(runs_t.c.ended_at, runs_t.c.id)).mappings().all()
+    head, seq = "", 0
+    chain = sa.table("chain", *(sa.column(c) for c in (
+        "seq", "run_id", "record_digest", "link_digest", "record_version", "imported", "linked_at")))
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    for run in runs:
+        values = {}
+        for table in ("params", "tags"):
+            values[table] = [list(r) for r in conn.execute(sa.text(
+                f"SELECT key, value_type, text FROM {table} WHERE run_id = :id"), {"id": run["id"]})]
+        fps = conn.execute(sa.select(fps_t).where(fps_t.c.run_id == run["id"])).mappings().all()
+        env = {c: run[f"env_{c}"] for c in env_fields}
+        digest = _record_digest_v1(run, _environment_v1(env), values["params"], values["tags"], fps)
+        seq += 1
+        head = "blake3:" + blake3.blake3(f"seedreg-link/1\x00{head}\x00{digest}".encode()).hexdigest()
+        conn.execute(chain.insert().values(seq=seq, run_id=run["id"], record_digest=digest, link_digest=head,
+                                           record_version=1, imported=False, linked_at=now))
+    conn.execute(sa.text("UPDATE chain_head SET count = :count, head = :head WHERE id = 1"),
+                 {"count": seq, "head": head})
+
+
 def upgrade() -> None:
     """Upgrade schema."""
     op.create_table('chain',
@@ -61,9 +152,7 @@ def upgrade() -> None:
 
     head = sa.table("chain_head", sa.column("id"), sa.column("count"), sa.column("head"))
     op.bulk_insert(head, [{"id": 1, "count": 0, "head": ""}])
-    from seedreg.integrity import chain
-
-    chain.link_unchained(op.get_bind())
+    _link_unchained(op.get_bind())
 
 
 

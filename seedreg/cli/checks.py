@@ -6,31 +6,36 @@ import sys
 
 import click
 
-from seedreg.cli.options import CliError, db_option, run_argument
-from seedreg.registry.facade import Registry
+from seedreg.cli.options import CliError, db_option, open_registry, run_argument
 
 
-@click.command()
+@click.command(short_help="Re-run a run and compare its outputs block by block.")
 @run_argument
 @db_option
 @click.option("--yes", "-y", is_flag=True, help="Run the recorded command without asking.")
 @click.option("--dry-run", is_flag=True, help="Only print what would run; record nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def replay(run_ref: str | None, db: str | None, yes: bool, dry_run: bool, as_json: bool) -> None:
+@click.option("--output", type=click.Path(dir_okay=False), metavar="PATH",
+              help="A notebook run: write the executed notebook to PATH.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+              help="A notebook run: stop at a cell that runs longer (default: no limit).")
+def replay(run_ref: str | None, db: str | None, yes: bool, dry_run: bool, as_json: bool, output: str | None,
+           timeout: float | None) -> None:
     """Re-run a run's command with its recorded seeds and compare outputs block by block.
 
+    A notebook run is replayed by executing its notebook top to bottom in a fresh kernel.
     Exit 0: every block's data is identical; 1: something differs; 2: could not replay.
     """
     import json
-    import shlex
 
-    from seedreg.cli.render import render_replay
+    from seedreg.cli.render import describe_plan, render_replay
 
-    registry = Registry(db)
-    plan = registry.replay_plan(run_ref)
-    shown = f"{shlex.join(plan.argv)}  (in {plan.cwd})"
+    registry = open_registry(db)
+    plan = registry.replay_plan(run_ref, timeout=timeout, output=output)
+    shown = describe_plan(plan)
     if dry_run:
-        click.echo(json.dumps({"command": plan.argv, "cwd": plan.cwd, "notes": plan.notes}) if as_json
+        notebook = {"notebook": plan.notebook.to_json()} if plan.notebook else {}
+        click.echo(json.dumps({"command": plan.argv, "cwd": plan.cwd, "notes": plan.notes, **notebook}) if as_json
                    else f"would run: {shown}")
         return
     for note in plan.notes:
@@ -39,9 +44,11 @@ def replay(run_ref: str | None, db: str | None, yes: bool, dry_run: bool, as_jso
         click.echo(f"replay will run: {shown}", err=True)
         try:
             agreed = click.confirm("Run it?", default=False, err=True)
-        except click.Abort:  # end of input: end the prompt's line so the error is a line of its own
+            ended = not sys.stdin.isatty()  # a piped answer is not echoed: nothing ended the prompt's line
+        except click.Abort:  # end of input
+            agreed, ended = False, True
+        if ended:  # end the prompt's line, so what follows (the error, the child's output) has its own
             click.echo(err=True)
-            agreed = False
         if not agreed:
             raise CliError("replay declined: nothing was run (pass --yes to run without asking)")
     result = registry.replay(plan)
@@ -49,7 +56,7 @@ def replay(run_ref: str | None, db: str | None, yes: bool, dry_run: bool, as_jso
     click.get_current_context().exit(result.exit_code)
 
 
-@click.command()
+@click.command(short_help="Check that records are intact and the chain verifies.")
 @click.argument("runs", nargs=-1, metavar="[RUN]...")
 @click.option("--expect-head", metavar="DIGEST", help="Check against a head digest anchored elsewhere.")
 @click.option("--data", "data", multiple=True, metavar="NAME=PATH",
@@ -63,7 +70,7 @@ def audit(runs: tuple[str, ...], expect_head: str | None, data: tuple[str, ...],
 
     from seedreg.cli.render import describe_where, render_audit
 
-    registry = Registry(db)
+    registry = open_registry(db, readonly=True)
     checks = []
     if data:
         if len(runs) != 1:

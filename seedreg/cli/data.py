@@ -8,11 +8,10 @@ from typing import Any
 
 import click
 
-from seedreg.cli.options import CliError, db_option, filter_options, output_options
-from seedreg.registry.facade import Registry
+from seedreg.cli.options import CliError, db_option, filter_options, open_registry, output_options
 
 
-@click.command()
+@click.command(short_help="Run one read-only SQL statement over the registry.")
 @click.argument("statement", metavar='"SELECT ..."')
 @db_option
 @output_options
@@ -23,30 +22,30 @@ def sql(statement: str, db: str | None, fmt: str) -> None:
     """
     from seedreg.cli.render import render
 
-    result = Registry(db).sql(statement)
+    result = open_registry(db).sql(statement)
     if result.columns or fmt != "table":
         click.echo(render(result.rows, result.columns, fmt))
 
 
-@click.command()
+@click.command(short_help="Hide a run from `list` for good (the deletion is chained).")
 @click.argument("run", metavar="RUN")
 @click.option("--reason", required=True, help="Why the run is deleted (kept and chained with the deletion).")
 @db_option
 def delete(run: str, reason: str, db: str | None) -> None:
     """Hide a run from `list` for good; its row stays and the deletion is chained for `audit`."""
-    record = Registry(db).delete(run, reason)
+    record = open_registry(db).delete(run, reason)
     click.echo(f"deleted run {record.id} ({record.experiment}): hidden from `seedreg list` "
                "(shown with --deleted); `seedreg audit` checks the deletion")
 
 
-@click.command()
+@click.command(short_help="Write runs as JSON lines (the filters of `list`).")
 @filter_options
 @click.option("--output", "-o", metavar="FILE", type=click.Path(dir_okay=False),
               help="Write to FILE (replaced only when the export is complete) instead of stdout.")
 @db_option
 def export(filters: dict[str, Any], output: str | None, db: str | None) -> None:
     """Write runs as JSON lines, oldest first (the same filters as `list`; --deleted carries deletions)."""
-    registry = Registry(db)
+    registry = open_registry(db, readonly=True)
     lines = registry.export(**filters)
     count = 0
     if output is None:
@@ -72,7 +71,7 @@ def _count_lines(path: str) -> int:
         return sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b""))
 
 
-@click.command("import")
+@click.command("import", short_help="Merge runs exported with `seedreg export`.")
 @click.argument("source", metavar="FILE", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -84,7 +83,7 @@ def import_runs(source: str, db: str | None, as_json: bool) -> None:
     """
     import json
 
-    registry = Registry(db)
+    registry = open_registry(db)
     stream = sys.stdin.buffer if source == "-" else open(source, "rb")
     try:
         if source != "-" and sys.stderr.isatty() and not as_json:
@@ -107,11 +106,11 @@ def import_runs(source: str, db: str | None, as_json: bool) -> None:
         raise CliError(f"{len(report.rejected)} line(s) refused (see above); the other runs were imported")
 
 
-@click.command()
+@click.command(short_help="Write runs spooled while the registry was unavailable.")
 @db_option
 def sync(db: str | None) -> None:
     """Write runs spooled while the registry was unavailable (see SEEDREG_SPOOL)."""
-    registry = Registry(db)
+    registry = open_registry(db)
     count = registry.sync()
     click.echo(f"synced {count} spooled run(s) into {registry.display_url}")
 

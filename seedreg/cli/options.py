@@ -22,7 +22,8 @@ class CliError(click.ClickException):
 
     def __init__(self, message: str, exit_code: int = 2) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
+        # click types exit_code as a ClassVar; each CliError carries its own (click reads it off the instance).
+        self.exit_code = exit_code  # type: ignore[misc]
 
 
 class Group(click.Group):
@@ -57,10 +58,18 @@ class Group(click.Group):
             raise CliError(f"database error: {str(error.orig or error).splitlines()[0]}") from None
 
 
+def _db_or_root(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """A subcommand's own ``--db`` wins; else the one given before the subcommand (``seedreg --db X list``)."""
+    return value if value is not None else ctx.find_root().params.get("db")
+
+
 def db_option(command: Callable) -> Callable:
-    """``--db``: the registry (a path or SQLAlchemy URL; default $SEEDREG_DB, then ./seedreg.db)."""
+    """``--db``: the registry (a path or SQLAlchemy URL; default $SEEDREG_DB, then ./seedreg.db).
+
+    Accepted before the subcommand too (on the group); the subcommand's own value wins.
+    """
     return click.option(
-        "--db", metavar="PATH|URL", default=None,
+        "--db", metavar="PATH|URL", default=None, callback=_db_or_root,
         help="Registry: a SQLite path or a SQLAlchemy URL (default: $SEEDREG_DB, then ./seedreg.db).",
     )(command)
 
@@ -79,9 +88,9 @@ def output_options(command: Callable) -> Callable:
 
 
 def run_argument(command: Callable) -> Callable:
-    """``RUN`` (an id or unique prefix) or ``--last`` (the newest original run), passed on as ``run_ref``."""
+    """``RUN`` (an id or unique prefix) or ``--last`` (the newest root run), passed on as ``run_ref``."""
     @click.argument("run", required=False, metavar="RUN")
-    @click.option("--last", is_flag=True, help="The newest original run (not a replay) instead of RUN.")
+    @click.option("--last", is_flag=True, help="The newest root run (no parent, not a replay) instead of RUN.")
     @functools.wraps(command)
     def wrapper(*args: Any, run: str | None, last: bool, **kwargs: Any) -> Any:
         if bool(run) == last:
@@ -90,6 +99,13 @@ def run_argument(command: Callable) -> Callable:
 
     return wrapper
 
+
+
+def open_registry(db: str | None, *, readonly: bool = False) -> Registry:
+    """The registry a command works on, imported only when a command runs (so ``--help`` is fast)."""
+    from seedreg.registry.facade import Registry
+
+    return Registry(db, readonly=readonly)
 
 
 def record_of(registry: Registry, run_ref: str | None) -> RunRecord:

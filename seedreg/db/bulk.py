@@ -46,7 +46,7 @@ def preparers(dialect: Dialect | None, table: Table, columns: Sequence[str]) -> 
     for i, name in enumerate(columns):
         kind = table.c[name].type
         if isinstance(kind, (DateTime, Boolean)):
-            proc = kind.dialect_impl(dialect).bind_processor(dialect)
+            proc: Callable[[Any], Any] | None = kind.dialect_impl(dialect).bind_processor(dialect)
             if proc is not None and isinstance(kind, DateTime) and proc(_SAMPLE) == _fast_time(_SAMPLE):
                 proc = _fast_time  # the same text as SQLAlchemy's SQLite DATETIME, from C
             if proc is not None:

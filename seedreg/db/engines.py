@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,18 +15,20 @@ from typing import TypeVar
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 
+from seedreg import forks
 from seedreg.errors import RegistryError, UsageError
 
 DEFAULT_FILE = "seedreg.db"
 #: Set by ``seedreg replay`` in the replayed process: that registry wins over ``db=`` in code.
 REPLAY_DB_ENV = "SEEDREG_REPLAY_DB"
+#: Set by ``seedreg sweep`` in each seed's process: that registry wins over ``db=`` too (a replay's first).
+SWEEP_DB_ENV = "SEEDREG_SWEEP_DB"
 BUSY_TIMEOUT_MS = 30_000
 RETRY_SECONDS = 120.0
 
 T = TypeVar("T")
 
-_engines: dict[str, Engine] = {}
-_engines_pid = os.getpid()
+_engines: dict[tuple[str, bool], Engine] = {}  # by (url, read-only)
 
 
 def utcnow() -> datetime:
@@ -34,8 +37,9 @@ def utcnow() -> datetime:
 
 
 def resolve_url(db: str | os.PathLike[str] | None = None) -> str:
-    """The registry URL: a replay's registry, else ``db``, else ``$SEEDREG_DB``, else ``./seedreg.db``."""
-    chosen = os.environ.get(REPLAY_DB_ENV) or db or os.environ.get("SEEDREG_DB") or DEFAULT_FILE
+    """The registry URL: a replay's registry, else a sweep's, else ``db``, else ``$SEEDREG_DB``, else ``./seedreg.db``."""
+    chosen = (os.environ.get(REPLAY_DB_ENV) or os.environ.get(SWEEP_DB_ENV) or db or os.environ.get("SEEDREG_DB")
+              or DEFAULT_FILE)
     chosen = os.fspath(chosen)
     if "://" in chosen:
         try:
@@ -88,48 +92,66 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def engine_for(url: str) -> Engine:
-    """A cached engine per URL; a forked child gets fresh ones, never its parent's connections."""
-    global _engines_pid
-    if _engines_pid != os.getpid():
-        for engine in _engines.values():
-            engine.dispose(close=False)
-        _engines.clear()
-        _engines_pid = os.getpid()
-    engine = _engines.get(url)
+def engine_for(url: str, *, readonly: bool = False) -> Engine:
+    """A cached engine per URL and mode; a forked child gets fresh ones, never its parent's connections.
+
+    ``readonly``: the database itself refuses writes, and connecting writes nothing (no
+    ``journal_mode``), so a reader never changes the registry's files (:mod:`seedreg.db.readonly`).
+    """
+    engine = _engines.get((url, readonly))
     if engine is None:
         is_sqlite = make_url(url).get_backend_name() == "sqlite"
         try:
-            engine = create_engine(url, pool_pre_ping=not is_sqlite)
+            if readonly:
+                from seedreg.db.readonly import readonly_engine
+
+                engine = readonly_engine(url)
+            else:
+                engine = create_engine(url, pool_pre_ping=not is_sqlite)
         except (exc.ArgumentError, exc.NoSuchModuleError, ImportError) as error:
             raise UsageError(f"cannot open {mask_url(url)}: {error}") from None
-        if is_sqlite:
+        if is_sqlite and not readonly:
             _configure_sqlite(engine)
-        _engines[url] = engine
+        _engines[(url, readonly)] = engine
     return engine
 
 
+def has_engine(url: str) -> bool:
+    """Whether this process has an engine for ``url``: its connections may hold SQLite's locks."""
+    return (url, False) in _engines or (url, True) in _engines
+
+
 def forget(url: str) -> None:
-    """Drop the cached engine of ``url`` and close its pooled connections."""
-    engine = _engines.pop(url, None)
-    if engine is not None:
-        engine.dispose()
+    """Drop the cached engines of ``url`` (both modes) and close their pooled connections."""
+    for readonly in (False, True):
+        engine = _engines.pop((url, readonly), None)
+        if engine is not None:
+            engine.dispose()
 
 
-def _after_fork_in_child() -> None:
+@forks.after_fork
+def _drop_parents_engines() -> None:
+    """In a forked child: forget the parent's engines without closing its connections (they are the parent's)."""
     for engine in _engines.values():
         engine.dispose(close=False)
     _engines.clear()
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-#: Error texts of a database that is briefly busy: worth waiting for.
-_BUSY = ("locked", "busy", "deadlock", "could not serialize", "lock timeout")
-#: Error texts of a database that cannot be reached: waiting helps only at close.
-_UNREACHABLE = ("connection", "could not connect", "server closed", "terminating", "unable to open",
-                "disk i/o", "disk is full", "database or disk is full", "readonly database")
+#: Driver error codes of a database that is briefly busy, worth waiting for: SQLite's primary
+#: result codes; PostgreSQL's SQLSTATEs of a serialization failure, a deadlock, a lock not available.
+_BUSY = frozenset({"SQLITE_BUSY", "SQLITE_LOCKED", "40001", "40P01", "55P03"})
+#: Codes of a database that cannot be reached, where waiting helps only at close: a SQLite file
+#: that cannot be opened, read or written, a disk full; a PostgreSQL connection failure (class
+#: 08, or no SQLSTATE at all: libpq failed before the server answered), a server shutting down,
+#: out of connections or disk.
+_UNREACHABLE = frozenset({"SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_FULL", "SQLITE_READONLY",
+                          "57P01", "57P02", "57P03", "53100", "53300"})
+#: SQLite's own texts of its result codes (``sqlite3_errstr``), for Python 3.10, whose sqlite3
+#: exceptions carry no code.
+_SQLITE_TEXTS = {"database is locked": "SQLITE_BUSY", "database table is locked": "SQLITE_LOCKED",
+                 "database schema is locked": "SQLITE_LOCKED", "attempt to write a readonly database": "SQLITE_READONLY",
+                 "disk I/O error": "SQLITE_IOERR", "database or disk is full": "SQLITE_FULL",
+                 "unable to open database file": "SQLITE_CANTOPEN", "file is not a database": "SQLITE_NOTADB"}
 
 #: Retries done in this process (benchmarks report it).
 retries = 0
@@ -143,12 +165,26 @@ def retry_seconds() -> float:
         return RETRY_SECONDS
 
 
+def error_code(error: BaseException) -> str | None:
+    """The driver's code of a database error: SQLite's primary result code (``SQLITE_BUSY``,
+    ``SQLITE_NOTADB``, …) or PostgreSQL's SQLSTATE (``40001``, …); None when it gave none."""
+    orig = error.orig if isinstance(error, exc.DBAPIError) else error
+    if isinstance(orig, sqlite3.Error):
+        name = getattr(orig, "sqlite_errorname", None)  # extended, e.g. SQLITE_BUSY_SNAPSHOT
+        return "_".join(name.split("_")[:2]) if name else _SQLITE_TEXTS.get(str(orig))
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)  # psycopg 3, psycopg2
+    return code if isinstance(code, str) else None
+
+
 def error_kind(error: exc.DBAPIError) -> str:
-    """``busy`` (wait), ``unreachable`` (wait at close, fail at open) or ``error`` (never retried)."""
-    text = str(error.orig if error.orig is not None else error).lower()
-    if any(word in text for word in _BUSY):
+    """``busy`` (wait), ``unreachable`` (wait at close, fail at open) or ``error`` (never retried),
+    told apart by the driver's error code."""
+    code = error_code(error)
+    if code in _BUSY:
         return "busy"
-    if error.connection_invalidated or isinstance(error, exc.InterfaceError) or any(w in text for w in _UNREACHABLE):
+    if (error.connection_invalidated or isinstance(error, exc.InterfaceError) or code in _UNREACHABLE
+            or (code is not None and code.startswith("08"))
+            or (code is None and isinstance(error, exc.OperationalError) and not isinstance(error.orig, sqlite3.Error))):
         return "unreachable"
     return "error"
 

@@ -32,7 +32,7 @@ def flatten(values: Mapping[str, Any] | None, prefix: str = "") -> dict[str, Any
 
 
 def encode(value: Value) -> tuple[str, str, float | None]:
-    """Return ``(value_type, text, num)`` for storage; ``num`` is set for finite numbers."""
+    """Return ``(value_type, text, num)`` for storage; ``num`` is set for finite numbers (see :func:`num`)."""
     if value is None:
         return "null", "null", None
     if isinstance(value, bool) or type(value).__name__ in ("bool_", "bool"):  # numpy.bool_ is "bool" in NumPy 2
@@ -40,14 +40,15 @@ def encode(value: Value) -> tuple[str, str, float | None]:
     if isinstance(value, str):
         return "str", value, None
     if isinstance(value, float) or type(value).__name__ in ("float16", "float32", "float64"):
-        number = float(value)
-        return "float", repr(number), number if math.isfinite(number) else None
+        text = repr(float(value))
+        return "float", text, num("float", text)
     try:
         number_int = operator.index(value)
     except TypeError:
         pass
     else:
-        return "int", str(number_int), float(number_int)
+        text = str(number_int)
+        return "int", text, num("int", text)
     if isinstance(value, (list, tuple)):
         try:
             return "json", json.dumps(value, sort_keys=True, allow_nan=True), None
@@ -57,6 +58,15 @@ def encode(value: Value) -> tuple[str, str, float | None]:
         f"cannot record a value of type {type(value).__name__!r}: "
         "params and tags take numbers, booleans, strings, None, and lists of these"
     )
+
+
+def num(value_type: str, text: str) -> float | None:
+    """The ``num`` column of a stored value, derived from its exact text: an int or float that is
+    finite as a float (so ``1`` matches ``1.0``), else None; ValueError when a number's text is not one."""
+    if value_type not in ("int", "float"):
+        return None
+    number = float(text)
+    return number if math.isfinite(number) else None
 
 
 def rows(items: Mapping[str, Any] | None) -> list[dict[str, Any]]:

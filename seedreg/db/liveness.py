@@ -69,9 +69,21 @@ def crashed(hostname: str, pid: int, started: float | None, heartbeat: datetime 
     return (now or utcnow()) - heartbeat > timedelta(seconds=stale_seconds())
 
 
+#: The ``runs`` columns :func:`crashed_among` reads.
+FIELDS = ("id", "status", "hostname", "pid", "process_started", "heartbeat_at")
+
+
+def columns() -> list[Any]:
+    """The ``runs`` columns of :data:`FIELDS`, to select with whatever else a reader needs."""
+    from seedreg.db.models import RunRow
+
+    return [RunRow.__table__.c[name] for name in FIELDS]
+
+
 def crashed_among(rows: Iterable[Any]) -> set[str]:
-    """The ids of the rows (runs marked running: id, hostname, pid, process_started, heartbeat_at) whose process died."""
-    return {r.id for r in rows if crashed(r.hostname, r.pid, r.process_started, r.heartbeat_at)}
+    """The ids of the rows (with :data:`FIELDS`) still marked running whose process has died: shown as crashed."""
+    return {r.id for r in rows
+            if r.status == "running" and crashed(r.hostname, r.pid, r.process_started, r.heartbeat_at)}
 
 
 def crashed_ids(conn: Connection, run_ids: Sequence[str] | None = None) -> list[str]:
@@ -80,8 +92,7 @@ def crashed_ids(conn: Connection, run_ids: Sequence[str] | None = None) -> list[
 
     from seedreg.db.models import RunRow
 
-    query = select(RunRow.id, RunRow.hostname, RunRow.pid, RunRow.process_started, RunRow.heartbeat_at).where(
-        RunRow.status == "running")
+    query = select(*columns()).where(RunRow.status == "running")
     if run_ids is not None:
         query = query.where(RunRow.id.in_(run_ids))
     return sorted(crashed_among(conn.execute(query)))

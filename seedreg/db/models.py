@@ -9,6 +9,7 @@ records of :mod:`seedreg.records`.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
 from sqlalchemy import (
     Boolean,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
     UniqueConstraint,
     text,
@@ -43,6 +45,9 @@ def one_of(column: str, values: tuple[str, ...]) -> str:
 
 class Base(DeclarativeBase):
     """Declarative base of every seedreg table."""
+
+    # Every model maps a plain Table (SQLAlchemy types ``__table__`` as any FromClause).
+    __table__: ClassVar[Table]
 
 
 class Environment(Base):
@@ -77,6 +82,9 @@ class RunRow(Base):
         Index("ix_runs_summary", "experiment", "seed", "status", "numpy_version", "started_at",
               sqlite_where=text(ORIGINAL_RUNS), postgresql_where=text(ORIGINAL_RUNS)),
         Index("ix_runs_seed", "seed"),
+        # `seeds`: an experiment's original runs, covered, runs that should agree side by side (0007).
+        Index("ix_runs_same_seed", "experiment", "seed", "spawn_key", "script_digest", "environment_id", "status",
+              "id", sqlite_where=text(ORIGINAL_RUNS), postgresql_where=text(ORIGINAL_RUNS)),
         Index("ix_runs_status", "status"),
         Index("ix_runs_numpy_version", "numpy_version"),
         # Most runs are neither children nor replays: those indexes leave NULL out (0005).
@@ -126,6 +134,8 @@ class RunRow(Base):
     seeders: Mapped[str | None] = mapped_column(Text)  # JSON: library seeders applied/failed, RNG libraries not seeded
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime())  # `seedreg delete`: hidden, never erased
     deleted_reason: Mapped[str | None] = mapped_column(Text)
+    notebook: Mapped[str | None] = mapped_column(Text)  # JSON: a notebook run's path, digest, kernel, cell, order (0006)
+    invocation: Mapped[str | None] = mapped_column(Text)  # JSON: a test's pytest session: args, rootdir, cwd (0006)
 
 
 def _value_indexes(table: str) -> tuple[Index, Index]:
@@ -182,6 +192,53 @@ class FingerprintRow(Base):
     chunks: Mapped[bytes | None] = mapped_column(LargeBinary)  # concatenated 32-byte chunk digests
     kept: Mapped[bool] = mapped_column(Boolean, default=False)
     logged_at: Mapped[datetime] = mapped_column(DateTime())
+
+
+class Result(Base):
+    """A real number a run logged, kept as a value beside its fingerprint (0006).
+
+    ``text`` is exact (``repr`` of the value as logged); ``num`` the finite value as a float for
+    aggregation, NULL for NaN and infinities; ``value_type`` ``int``/``float``/``bool`` or a NumPy dtype.
+    """
+
+    __tablename__ = "results"
+    __table_args__ = (Index("ix_results_name_num", "name", "num"),
+                      Index("ix_results_run_values", "run_id", "name", "num"))  # covering `seeds` (0007)
+
+    run_id: Mapped[str] = mapped_column(
+        ForeignKey("runs.id", ondelete="CASCADE", name="fk_results_run_id"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value_type: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(String(64))
+    num: Mapped[float | None] = mapped_column(Float)
+
+
+class Sweep(Base):
+    """One ``seedreg sweep``: the command it runs once per seed, where, and on what (0007)."""
+
+    __tablename__ = "sweeps"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    command: Mapped[str] = mapped_column(Text)  # JSON array: COMMAND [ARG]...
+    cwd: Mapped[str] = mapped_column(Text)
+    spec: Mapped[str] = mapped_column(String(255))  # --seeds as given
+    executor: Mapped[str] = mapped_column(String(255))  # "local" or "dask <address>"
+    created_at: Mapped[datetime] = mapped_column(DateTime())
+
+
+class SweepSeed(Base):
+    """A seed of a sweep: its last process's exit code and the runs it recorded; NULL until it ends (0007)."""
+
+    __tablename__ = "sweep_seeds"
+
+    sweep_id: Mapped[str] = mapped_column(
+        ForeignKey("sweeps.id", ondelete="CASCADE", name="fk_sweep_seeds_sweep_id"), primary_key=True)
+    seed: Mapped[str] = mapped_column(String(40), primary_key=True)  # decimal
+    position: Mapped[int] = mapped_column(Integer)  # order in the sweep's seeds
+    returncode: Mapped[int | None] = mapped_column(Integer)
+    runs: Mapped[str | None] = mapped_column(Text)  # JSON array: ids of the runs its last process recorded
+    attempts: Mapped[int] = mapped_column(Integer)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime())
 
 
 class ChainLink(Base):

@@ -59,6 +59,7 @@ from typing import Any
 import blake3
 import numpy as np
 
+from seedreg import forks
 from seedreg.errors import UnsupportedTypeError
 from seedreg.fingerprints.digest import ALGORITHM, ENCODING_VERSION, Fingerprint, chunk_elems_for
 
@@ -131,7 +132,7 @@ def _chunk_digests(a: np.ndarray, ce: int, n: int) -> list[bytes]:
         flat = a.reshape(-1).view(np.uint8)  # a view: memory is hashed in place
         cb, nbytes = ce * dt.itemsize, a.nbytes
         def work(c0: int, c1: int) -> list[bytes]:
-            return [blake3.blake3(flat[i * cb : min((i + 1) * cb, nbytes)]).digest()
+            return [blake3.blake3(flat[i * cb : min((i + 1) * cb, nbytes)].data).digest()
                     for i in range(c0, c1)]
     else:
         def work(c0: int, c1: int) -> list[bytes]:
@@ -162,7 +163,7 @@ def _copied_chunks(a: np.ndarray, le: np.dtype, ce: int, pad: int,
             _fill(a, start, start + k, buf[:k])
             if pad:
                 raw[: k * item].reshape(-1, pad)[:, _LD_PAD:] = 0
-            h.update(raw[: k * item])
+            h.update(raw[: k * item].data)
             start += k
         out.append(h.digest())
     return out
@@ -255,13 +256,10 @@ def _executor() -> ThreadPoolExecutor:
         return _pool
 
 
-def _after_fork_in_child() -> None:
+@forks.after_fork
+def _drop_parents_pool() -> None:
     global _pool, _pool_lock
     _pool, _pool_lock = None, threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 # -- values -----------------------------------------------------------------------------
@@ -373,9 +371,9 @@ class _Encoder:
     def _column(self, pd: Any, col: Any, depth: int) -> None:
         """One Series' or Index's values, by dtype (see the module docstring)."""
         dt = col.dtype
-        if isinstance(dt, np.dtype) and dt != object:
+        if isinstance(dt, np.dtype) and dt != np.dtype(object):
             self.encode(col.to_numpy(), depth + 1)
-        elif dt == object or isinstance(dt, pd.StringDtype):
+        elif dt == np.dtype(object) or isinstance(dt, pd.StringDtype):
             self.encode(col.to_numpy(dtype=object, na_value=None), depth + 1)
         elif isinstance(dt, pd.CategoricalDtype):
             cat = col.array
@@ -386,7 +384,7 @@ class _Encoder:
             self._buf += b"Z"
             self.encode(str(dt), depth + 1)
             self.encode(col.array.tz_convert("UTC").tz_localize(None).to_numpy(), depth + 1)
-        elif isinstance(getattr(dt, "numpy_dtype", None), np.dtype) and dt.numpy_dtype != object:
+        elif isinstance(getattr(dt, "numpy_dtype", None), np.dtype) and dt.numpy_dtype != np.dtype(object):
             self._buf += b"E"
             self.encode(str(dt), depth + 1)
             self.encode(np.asarray(col.isna(), dtype=bool), depth + 1)

@@ -8,9 +8,11 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from seedreg.db import liveness
 from seedreg.db.models import ChainHead, ChainLink, RunRow
 from seedreg.db.vocabulary import CLOSED
 from seedreg.integrity import chain
+from seedreg.integrity.results_check import edited_results
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ def _verify_tombstone(link: Any, rows: dict[str, Any], report: AuditReport) -> N
             Finding("edited", link.run_id, f"the deletion of run {link.run_id} was edited (chain link {link.seq})"))
 
 
-def _verify_link(link: Any, records: dict[str, dict], previous: str, report: AuditReport,
+def _verify_link(link: Any, records: dict[str, chain.Parts], previous: str, report: AuditReport,
                  rows: dict[str, Any] | None = None) -> None:
     if link.kind == "tombstone":
         _verify_tombstone(link, rows or {}, report)
@@ -82,7 +84,11 @@ def _verify_link(link: Any, records: dict[str, dict], previous: str, report: Aud
     record = records.get(link.run_id)
     if record is None:
         report.findings.append(Finding("deleted", link.run_id, f"run {link.run_id} was deleted (chain link {link.seq})"))
-    elif chain.record_digest(record) != link.record_digest:
+    elif link.record_version not in chain.VERSIONS:
+        report.findings.append(Finding(
+            "chain", link.run_id, f"chain link {link.seq} uses record version {link.record_version}, "
+            f"which this seedreg does not know (it knows {', '.join(map(str, chain.VERSIONS))}): upgrade seedreg"))
+    elif chain.digest_of(record, link.record_version) != link.record_digest:
         report.findings.append(
             Finding("edited", link.run_id, f"run {link.run_id} was edited after it closed (chain link {link.seq})")
         )
@@ -106,47 +112,42 @@ def audit(
     """Check the whole registry (or only ``run_ids`` and their links) against its chain."""
     report = AuditReport(expect_head=expect_head)
     head = conn.execute(select(ChainHead.count, ChainHead.head).where(ChainHead.id == 1)).one_or_none()
-    report.count, report.head = (head.count, head.head) if head else (0, "")
-    columns = select(RunRow.id, RunRow.status, RunRow.deleted_at, RunRow.deleted_reason)
-    rows = {row.id: row for row in conn.execute(columns if run_ids is None else columns.where(RunRow.id.in_(run_ids)))}
-    if run_ids is None:
-        links = conn.execute(select(ChainLink.__table__).order_by(ChainLink.seq)).all()
-    else:
-        links = conn.execute(select(ChainLink.__table__).where(ChainLink.run_id.in_(run_ids)).order_by(ChainLink.seq)).all()
-    records = chain.load_records(conn, None if run_ids is None else list(run_ids))
+    if head is not None:
+        report.count, report.head = head[0], head[1]
+    ids = None if run_ids is None else list(run_ids)
+    whole = ids is None
+    columns = select(RunRow.deleted_at, RunRow.deleted_reason, *liveness.columns())
+    rows = {row.id: row for row in conn.execute(columns if ids is None else columns.where(RunRow.id.in_(ids)))}
+    links_q = select(ChainLink.__table__).order_by(ChainLink.seq)
+    links = conn.execute(links_q if ids is None else links_q.where(ChainLink.run_id.in_(ids))).all()
+    records = chain.load_records(conn, ids)
     linked = {link.run_id for link in links if link.kind == "record"}
     tombstoned = {link.run_id for link in links if link.kind == "tombstone"}
     report.imported = sum(1 for link in links if link.imported and link.kind == "record")
     report.tombstones = len(tombstoned)
 
-    if run_ids is None:
-        previous, expected_seq = "", 1
-        for link in links:
-            if link.seq != expected_seq:
+    # Each link follows the link before it: the one just checked, else (some runs only) read for it.
+    before = {} if whole else _links_before(conn, links)
+    previous, expected_seq = "", 1
+    for link in links:
+        if link.seq != expected_seq:
+            if whole:
                 report.findings.append(
-                    Finding("deleted", None, f"chain links {expected_seq}..{link.seq - 1} were deleted")
-                )
-            _verify_link(link, records, previous, report, rows)
-            previous, expected_seq = link.link_digest, link.seq + 1
-            if link.kind == "record":
-                report.checked += 1
-                if progress:
-                    progress(1)
-        last = links[-1] if links else None
-        if (last.seq if last else 0) != report.count or (last.link_digest if last else "") != report.head:
-            report.findings.append(
-                Finding("head", None, "the chain head does not match its last link: the newest runs were deleted or the head was edited")
-            )
-    else:
-        seqs = [link.seq - 1 for link in links if link.seq > 1]
-        before = dict(conn.execute(select(ChainLink.seq, ChainLink.link_digest).where(ChainLink.seq.in_(seqs))).all())
-        for link in links:
-            _verify_link(link, records, before.get(link.seq - 1, ""), report, rows)
-            if link.kind == "record":
-                report.checked += 1
-                if progress:
-                    progress(1)
+                    Finding("deleted", None, f"chain links {expected_seq}..{link.seq - 1} were deleted"))
+            previous = before.get(link.seq - 1, "")
+        _verify_link(link, records, previous, report, rows)
+        previous, expected_seq = link.link_digest, link.seq + 1
+        if link.kind == "record":
+            report.checked += 1
+            if progress:
+                progress(1)
+    last = links[-1] if links else None
+    if whole and ((last.seq if last else 0) != report.count or (last.link_digest if last else "") != report.head):
+        report.findings.append(
+            Finding("head", None, "the chain head does not match its last link: the newest runs were deleted or the head was edited")
+        )
 
+    crashed = liveness.crashed_among(rows.values())
     for run_id, row in rows.items():
         if row.deleted_at is not None and run_id not in tombstoned:
             report.findings.append(Finding(
@@ -159,10 +160,17 @@ def audit(
                 Finding("inserted", run_id, f"run {run_id} is {status} but not in the chain: inserted behind seedreg's back")
             )
         else:
-            report.open_runs.append((run_id, status))
+            report.open_runs.append((run_id, "crashed" if run_id in crashed else status))
+    report.findings += [Finding("edited", run_id, message) for run_id, message in edited_results(conn, run_ids)]
     if expect_head:
         _check_anchor(conn, expect_head, report)
     return report
+
+
+def _links_before(conn: Connection, links: Sequence[Any]) -> dict[int, str]:
+    """The link digest of the link just before each of ``links``, by its seq."""
+    seqs = [link.seq - 1 for link in links if link.seq > 1]
+    return dict(conn.execute(select(ChainLink.seq, ChainLink.link_digest).where(ChainLink.seq.in_(seqs))).all())
 
 
 def _check_anchor(conn: Connection, expect_head: str, report: AuditReport) -> None:

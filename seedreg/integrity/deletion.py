@@ -26,13 +26,10 @@ def delete(engine: Engine, run_id: str, reason: str) -> None:
 
     def work() -> None:
         with engines.write(engine) as conn:
-            row = conn.execute(
-                select(RunRow.status, RunRow.deleted_at)
-                .where(RunRow.id == run_id)
-            ).one()
+            row = conn.execute(select(RunRow.deleted_at, *liveness.columns()).where(RunRow.id == run_id)).one()
             if row.deleted_at is not None:
                 raise UsageError(f"run {run_id} is already deleted")
-            if row.status == "running" and not liveness.crashed_ids(conn, [run_id]):
+            if row.status == "running" and not liveness.crashed_among([row]):
                 raise UsageError(f"run {run_id} is still running: delete it once it has ended")
             now = engines.utcnow()
             conn.execute(update(RunRow).where(RunRow.id == run_id).values(deleted_at=now, deleted_reason=reason))

@@ -11,12 +11,15 @@ import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from seedreg.db import engines, keyvalues
+from seedreg import integrations
+from seedreg.db import engines, keyvalues, scalars
 from seedreg.db.engines import utcnow
-from seedreg.errors import DuplicateNameError, RegistryError, UnknownRunError, UsageError
+from seedreg.db.vocabulary import RESERVED_TAG_PREFIXES
+from seedreg.errors import DuplicateNameError, InvalidTagError, RegistryError, UnknownRunError, UsageError
 from seedreg.fingerprints import kept_arrays
+from seedreg.notebook import kernel
 from seedreg.recording import heartbeat, substitution
-from seedreg.recording.environment import environment, imported_libraries, process_facts
+from seedreg.recording.environment import environment, imported_libraries, launch_of, process_facts
 from seedreg.recording.writer import Recorder
 from seedreg.seed import codec, global_state, library_seeders
 
@@ -44,6 +47,7 @@ class Run:
         tags: Mapping[str, Any] | None = None,
         parent: str | Run | None = None,
         db: str | os.PathLike[str] | None = None,
+        notebook: str | os.PathLike[str] | None = None,
     ) -> None:
         if not isinstance(experiment, str) or not experiment.strip() or len(experiment) > 255:
             raise UsageError(f"experiment must be a non-empty name of at most 255 characters, not {experiment!r}")
@@ -57,7 +61,15 @@ class Run:
         self._tag_rows = keyvalues.rows(tags)
         self.params: dict[str, Any] = keyvalues.flatten(params)
         self.tags: dict[str, Any] = keyvalues.flatten(tags)
+        reserved = next((key for key in self.tags if key.startswith(RESERVED_TAG_PREFIXES)), None)
+        if reserved is not None:
+            raise InvalidTagError(f"tag {reserved!r}: keys beginning {', '.join(RESERVED_TAG_PREFIXES)} "
+                                  "are seedreg's own; choose another key")
         self.parent: str | None = parent
+        if notebook is not None and not isinstance(notebook, (str, os.PathLike)):
+            raise UsageError(f"notebook must be a path to an .ipynb file, not {type(notebook).__name__}")
+        self._notebook = notebook  # the notebook's path, when a kernel cannot tell it (DESIGN §8)
+        self._trackers: integrations.Active | None = None
         self.url = engines.resolve_url(db)
         self.id: str = uuid.uuid4().hex
         self.status: str = "new"
@@ -71,6 +83,17 @@ class Run:
         self._seeders = library_seeders.Applied()
         #: (seed, original run id, session) when a caller replays one run directly (the pytest plugin).
         self._replaying: tuple[codec.Seed, str, str | None] | None = None
+        #: Run columns a caller sets before the block opens (the pytest plugin: ``invocation``, and in a
+        #: pytest-xdist worker the session's ``argv``/``command``/``launch``, not the worker's).
+        self._columns: dict[str, Any] = {}
+
+    def _own_tags(self, tags: Mapping[str, Any]) -> None:
+        """Add tags under seedreg's reserved keys (the sweep, the pytest plugin, trackers) before the block opens."""
+        own = keyvalues.flatten(tags)
+        if self.status != "new" or not all(key.startswith(RESERVED_TAG_PREFIXES) for key in own):
+            raise UsageError("seedreg's own tags use its reserved keys and are added before the block opens")
+        self.tags.update(own)
+        self._tag_rows = keyvalues.rows(self.tags)
 
     def __repr__(self) -> str:
         return f"<seedreg.Run {self.id[:12]} {self.experiment!r} seed={self.seed} {self.status}>"
@@ -118,11 +141,21 @@ class Run:
             block_index = _root_blocks
             _root_blocks += 1
         replay_of = session = None
+        cell = kernel.block_cell(self._notebook, root=self.parent is None)  # None outside a Jupyter kernel
         if self._replaying is not None:
             self._seed, replay_of, session = self._replaying
         elif substitution.active():
-            self._seed, replay_of = substitution.substitute(recorder.engine, self._seed, self.parent, block_index)
+            if cell is not None and self.parent is None:  # a notebook's replay matches blocks by cell (DESIGN §4)
+                self._seed, replay_of = substitution.substitute_cell(recorder.engine, self._seed, cell.index,
+                                                                     cell.occurrence)
+            else:
+                self._seed, replay_of = substitution.substitute(recorder.engine, self._seed, self.parent, block_index)
             session = substitution.session()
+        elif (swept := substitution.sweep()) is not None:
+            if self.parent is None:  # every root block takes the sweep's seed; children follow from it
+                self._seed = swept.seed
+            self._own_tags(swept.tags)
+        self._trackers = integrations.opened(self)  # tag active MLflow / W&B runs (DESIGN §11)
         now = utcnow()
         row = {
             "id": self.id, "experiment": self.experiment, "status": "running",
@@ -137,10 +170,12 @@ class Run:
             "hostname": facts.hostname, "username": facts.username, "pid": facts.pid,
             "process_started": facts.process_started, "executable": facts.executable,
             "argv": json.dumps(facts.argv), "command": json.dumps(facts.command), "cwd": os.getcwd(),
-            "launch": facts.launch, "script_path": facts.script_path,
+            "launch": launch_of(facts, cell.record if cell else None), "script_path": facts.script_path,
             "script_digest": facts.script_digest, "pythonhashseed": facts.pythonhashseed,
             "git_commit": facts.git_commit, "git_dirty": facts.git_dirty,
+            "notebook": cell.text if cell else None,
         }
+        row.update(self._columns)
         try:
             recorder.open_run(row, self._param_rows, self._tag_rows)
         except RegistryError as error:
@@ -181,6 +216,8 @@ class Run:
         else:
             self.status = "failed"
             error = "".join(traceback.format_exception(exc_type, exc, tb))
+        if self._trackers is not None:
+            self._trackers.closed(self.status)
         try:
             self._recorder.close_run(
                 self.id, status=self.status, ended_at=utcnow(), duration=duration,
@@ -198,11 +235,14 @@ class Run:
             warnings.warn(f"seedreg run {self.id}: {failure}", RuntimeWarning, stacklevel=2)
         return False
 
-    def log(self, name: str, obj: object, *, keep: bool = False) -> Fingerprint:
+    def log(self, name: str, obj: object, *, keep: bool | None = None) -> Fingerprint:
         """Fingerprint ``obj`` and store it under ``name`` now (a crash later keeps it).
 
-        ``keep=True`` also saves an array in the data store (``.npy``, named by digest), so a
-        replay that differs can name the exact first differing element and both values.
+        A kept array is also saved in the data store (``.npy``, named by digest), so a replay
+        that differs can name the exact first differing element and both values. ``keep``
+        unset keeps numeric and boolean arrays of at most 64 KiB where a store is configured
+        (``SEEDREG_KEEP_SMALL=0`` turns it off); ``True`` always (an error without a store);
+        ``False`` never. Object and string arrays are never kept.
         """
         from seedreg.fingerprints.encoding import fingerprint
 
@@ -214,13 +254,34 @@ class Run:
             raise DuplicateNameError(f"{name!r} was already logged in run {self.id[:12]}: use another name")
         fp = fingerprint(obj)
         assert self._recorder is not None
-        if keep:
-            if fp.kind != "ndarray" or fp.dtype in ("|O", "|T"):
-                raise UsageError(f"keep=True saves numeric or string arrays only; {name!r} is not one")
-            kept_arrays.save(self.url, fp.hexdigest, obj)  # type: ignore[arg-type]
-        self._recorder.log_fingerprint(self.id, name, len(self.fingerprints), fp, kept=keep)
+        kept = self._keep(name, obj, fp, keep)
+        # A real number is a result too: its value is written with its fingerprint (DESIGN §9).
+        self._recorder.log_fingerprint(self.id, name, len(self.fingerprints), fp, kept=kept,
+                                       result=scalars.encode(obj))
         self.fingerprints[name] = fp
+        if self._trackers is not None:
+            self._trackers.logged(name, fp)
         return fp
+
+    def _keep(self, name: str, obj: Any, fp: Fingerprint, keep: bool | None) -> bool:
+        """Save ``obj`` in the data store when ``keep`` says so (DESIGN §2); whether it was saved."""
+        if keep is None:
+            if fp.kind != "ndarray" or not kept_arrays.keeps_by_default(self.url, obj):
+                return False
+            try:
+                kept_arrays.save(self.url, fp.hexdigest, obj)
+            except OSError as error:  # the default must not fail an experiment
+                warnings.warn(f"seedreg could not keep {name!r} in the data store: {error}", RuntimeWarning,
+                              stacklevel=3)
+                return False
+            return True
+        if not keep:
+            return False
+        if fp.kind != "ndarray" or not kept_arrays.storable(obj):
+            raise UsageError(f"keep=True saves numeric or boolean arrays only; {name!r} is not one "
+                             "(object and string arrays are never kept)")
+        kept_arrays.save(self.url, fp.hexdigest, obj)
+        return True
 
 
 def run(
@@ -231,10 +292,12 @@ def run(
     tags: Mapping[str, Any] | None = None,
     parent: str | Run | None = None,
     db: str | os.PathLike[str] | None = None,
+    notebook: str | os.PathLike[str] | None = None,
 ) -> Run:
     """Open a recorded, seeded block: ``with seedreg.run("split", seed=101) as run: ...``.
 
-    The seed is validated here, before anything runs or is written (DESIGN §1).
+    The seed is validated here, before anything runs or is written (DESIGN §1). In a Jupyter
+    kernel that cannot tell which notebook it runs, ``notebook=PATH`` names it (DESIGN §8).
     """
-    return Run(experiment, seed, params=params, tags=tags, parent=parent, db=db)
+    return Run(experiment, seed, params=params, tags=tags, parent=parent, db=db, notebook=notebook)
 

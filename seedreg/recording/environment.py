@@ -9,53 +9,26 @@ from __future__ import annotations
 
 import functools
 import getpass
-import json
 import os
 import platform
 import re
 import socket
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import blake3
+
+from seedreg import forks
+from seedreg.records import EnvironmentRecord
 
 #: Libraries with their own random state whose versions a run records when imported.
 SEEDABLE_LIBRARIES = ("scipy", "sklearn", "pandas", "torch", "tensorflow", "jax", "numba", "cupy")
 
 _DIST_RE = re.compile(r"^(?P<name>.+?)-(?P<version>[^-]+?)\.(?:dist-info|egg-info)$")
-
-
-@dataclass(frozen=True)
-class EnvironmentSnapshot:
-    """Interpreter, platform and installed packages: shared by every run of one environment."""
-
-    python_version: str
-    python_implementation: str
-    platform: str
-    machine: str
-    numpy_version: str | None
-    blas: str | None
-    packages: dict[str, str] = field(default_factory=dict)
-
-    @functools.cached_property
-    def packages_json(self) -> str:
-        return json.dumps(self.packages, sort_keys=True, separators=(",", ":"))
-
-    @functools.cached_property
-    def digest(self) -> str:
-        """Identifies the environment: equal snapshots share one database row."""
-        parts = [
-            self.python_version,
-            self.python_implementation,
-            self.platform,
-            self.machine,
-            self.numpy_version or "",
-            self.blas or "",
-            self.packages_json,
-        ]
-        return blake3.blake3("\x00".join(parts).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -69,7 +42,7 @@ class ProcessFacts:
     executable: str
     argv: list[str]
     command: list[str]
-    launch: str  # "script" | "module" | "interactive"
+    launch: str  # "script" | "module" | "interactive" (a block in a notebook's kernel: see launch_of)
     script_path: str | None
     script_digest: str | None
     pythonhashseed: str | None
@@ -97,12 +70,14 @@ def installed_packages() -> dict[str, str]:
 
 
 def _numpy_facts() -> tuple[str | None, str | None]:
-    numpy = sys.modules.get("numpy")
-    if numpy is None:
-        return None, None
-    blas = None
+    """NumPy's version and BLAS, read the same way whatever else the process imported (a block
+    always has NumPy: it seeds ``np.random``)."""
+    import numpy
+
     try:
-        deps = numpy.__config__.CONFIG["Build Dependencies"]["blas"]
+        from numpy import __config__ as config
+
+        deps = config.CONFIG["Build Dependencies"]["blas"]
         blas = f"{deps.get('name')} {deps.get('version')}".strip()
     except Exception:  # older NumPy: no cheap structured config
         blas = None
@@ -110,10 +85,10 @@ def _numpy_facts() -> tuple[str | None, str | None]:
 
 
 @functools.lru_cache(maxsize=1)
-def environment() -> EnvironmentSnapshot:
-    """The snapshot of this process's environment (computed once)."""
+def environment() -> EnvironmentRecord:
+    """This process's environment (computed once)."""
     numpy_version, blas = _numpy_facts()
-    return EnvironmentSnapshot(
+    return EnvironmentRecord(
         python_version=platform.python_version(),
         python_implementation=platform.python_implementation(),
         platform=platform.platform(),
@@ -141,11 +116,19 @@ def _launch() -> tuple[str, str | None, list[str]]:
     command = [sys.executable, *orig[1:]]
     spec = getattr(main, "__spec__", None)
     main_file = getattr(main, "__file__", None)
-    if sys.argv and sys.argv[0] in ("-c", "") or main_file is None or "ipykernel" in sys.modules:
+    # ``python -`` (code piped on stdin, ``__file__`` "<stdin>") has no command to re-execute, like ``-c``.
+    piped = sys.argv[:1] == ["-"] or main_file == "<stdin>"
+    if sys.argv and sys.argv[0] in ("-c", "") or piped or main_file is None or "ipykernel" in sys.modules:
         return "interactive", None, command
     if spec is not None and spec.name:
         return "module", os.path.abspath(main_file), command
     return "script", os.path.abspath(main_file), command
+
+
+def launch_of(facts: ProcessFacts, notebook: Mapping[str, Any] | None) -> str:
+    """A block's launch: ``notebook`` when it opened in a Jupyter kernel whose notebook was found
+    (DESIGN §8); else the process's (a kernel without one is ``interactive``)."""
+    return "notebook" if notebook and notebook.get("path") else facts.launch
 
 
 def file_digest(path: str | os.PathLike[str]) -> str | None:
@@ -186,6 +169,11 @@ def _process_started() -> float | None:
         return None
 
 
+@forks.after_fork
+def _forget_parents_facts() -> None:
+    _static_process_facts.cache_clear()
+
+
 @functools.lru_cache(maxsize=1)
 def _static_process_facts() -> tuple:
     launch, script, command = _launch()
@@ -202,9 +190,7 @@ def _static_process_facts() -> tuple:
 
 
 def process_facts() -> ProcessFacts:
-    """Facts about this process; cached, but recomputed in a forked child (new pid)."""
-    if _static_process_facts()[2] != os.getpid():
-        _static_process_facts.cache_clear()
+    """Facts about this process; cached, and recomputed in a forked child (new pid)."""
     host, user, pid, started, launch, script, digest, command, commit, dirty = _static_process_facts()
     return ProcessFacts(
         hostname=host, username=user, pid=pid, process_started=started,
@@ -217,4 +203,6 @@ def process_facts() -> ProcessFacts:
 
 def script_changed(path: str | None, digest: str | None) -> bool:
     """Whether a recorded script's file no longer has the recorded digest."""
-    return bool(path) and file_digest(Path(path)) != digest
+    if not path:
+        return False
+    return file_digest(Path(path)) != digest

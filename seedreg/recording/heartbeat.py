@@ -6,11 +6,11 @@ process died. One thread per process, started with the first open run.
 
 from __future__ import annotations
 
-import os
 import threading
 
 from sqlalchemy import Engine, bindparam
 
+from seedreg import forks
 from seedreg.db import engines, liveness
 from seedreg.db.models import RunRow
 
@@ -71,11 +71,10 @@ def remove(run_id: str) -> None:
         _open.pop(run_id, None)
 
 
-def _after_fork_in_child() -> None:
+@forks.after_fork
+def _forget_parents_runs() -> None:
+    """In a forked child: the parent's open runs and thread are not this process's."""
     global _thread, _lock
     _lock = threading.Lock()
     _open.clear()
     _thread = None
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)

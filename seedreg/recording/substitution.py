@@ -3,23 +3,34 @@
 The k-th root block takes the original k-th root block's seed (of the same original process:
 host, pid, start time); a child block (its parent a replayed run) takes the original child's
 with the same spawn key under the original parent — in worker processes too, which inherit
-``SEEDREG_REPLAY*`` from the replayed process.
+``SEEDREG_REPLAY*`` from the replayed process. In a notebook's replay, a root block takes the
+seed of the original root block that opened in the same cell, at the same occurrence in it.
+
+Inside a seed's process of ``seedreg sweep`` (``SEEDREG_SWEEP*``), every root block takes the
+sweep's seed and every block the sweep's tags. A replay's variables win over a sweep's.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Engine, and_, select
 
 from seedreg.db.models import RunRow
-from seedreg.errors import NotReplayableError
+from seedreg.errors import InvalidSeedError, NotReplayableError, UsageError
 from seedreg.seed import codec
 
 REPLAY_ENV = "SEEDREG_REPLAY"
 SESSION_ENV = "SEEDREG_REPLAY_SESSION"
+#: Set by ``seedreg sweep`` in each seed's process: the sweep's id and that process's seed (its
+#: registry is ``SEEDREG_SWEEP_DB``, :data:`seedreg.db.engines.SWEEP_DB_ENV`).
+SWEEP_ENV = "SEEDREG_SWEEP"
+SWEEP_SEED_ENV = "SEEDREG_SWEEP_SEED"
+#: The tags every run of a sweep gets, children included.
+SWEEP_TAG, SWEEP_SEED_TAG = "seedreg.sweep", "seedreg.sweep_seed"
 
 
 def active() -> str | None:
@@ -29,6 +40,33 @@ def active() -> str | None:
 
 def session() -> str | None:
     return os.environ.get(SESSION_ENV) or None
+
+
+@dataclass(frozen=True)
+class Swept:
+    """The sweep a process runs one seed of: root blocks take ``seed``, every block gets ``tags``."""
+
+    sweep: str
+    seed: codec.Seed
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {SWEEP_TAG: self.sweep, SWEEP_SEED_TAG: self.seed.text}
+
+
+def sweep() -> Swept | None:
+    """The sweep seed of this process, unless it replays (a replay's variables win)."""
+    sweep_id = os.environ.get(SWEEP_ENV)
+    if not sweep_id or active():
+        return None
+    text = os.environ.get(SWEEP_SEED_ENV, "")
+    try:
+        seed = codec.normalise(int(text)) if text.isdigit() else None
+    except InvalidSeedError:
+        seed = None
+    if seed is None:
+        raise UsageError(f"{SWEEP_SEED_ENV}={text!r:.40} is not a seed (set by `seedreg sweep`)")
+    return Swept(sweep_id, replace(seed, source="sweep"))
 
 
 _originals: dict[tuple[str, str], list[Any]] = {}
@@ -47,7 +85,7 @@ def original_roots(engine: Engine, root_id: str) -> list[Any]:
             started = (RunRow.process_started.is_(None) if root.process_started is None
                        else RunRow.process_started == root.process_started)
             _originals[key] = conn.execute(
-                select(RunRow.id, RunRow.seed, RunRow.seed_kind, RunRow.spawn_key)
+                select(RunRow.id, RunRow.seed, RunRow.seed_kind, RunRow.spawn_key, RunRow.notebook)
                 .where(RunRow.hostname == root.hostname, RunRow.pid == root.pid, started,
                        RunRow.parent_id.is_(None), RunRow.replay_of.is_(None))
                 .order_by(RunRow.block_index)
@@ -77,5 +115,42 @@ def substitute(engine: Engine, seed: codec.Seed, parent: str | None, block_index
             ).one_or_none()
         if original is None:
             return seed, None
-    replayed = codec.parse(original.seed, original.seed_kind, json.loads(original.spawn_key)).replayed()
-    return replayed, original.id
+    return _replayed(original), original.id
+
+
+def _replayed(original: Any) -> codec.Seed:
+    return codec.parse(original.seed, original.seed_kind, json.loads(original.spawn_key)).replayed()
+
+
+_cells: dict[tuple[str, str], dict[tuple[int, int], Any]] = {}
+
+
+def original_cells(engine: Engine, root_id: str) -> dict[tuple[int, int], Any]:
+    """The original kernel's root blocks by (cell index, occurrence in that cell's execution); of a
+    cell run several times, the execution of ``root_id`` (the requested run) wins, else the latest."""
+    key = (str(engine.url), root_id)
+    if key not in _cells:
+        executions: dict[int, list[tuple[int, Any]]] = {}  # execution count -> (cell index, root block)
+        requested = None
+        for row in original_roots(engine, root_id):
+            cell = json.loads(row.notebook)["cell"] if row.notebook else {}
+            if cell.get("index") is not None and cell.get("execution_count") is not None:
+                executions.setdefault(cell["execution_count"], []).append((cell["index"], row))
+                requested = cell["execution_count"] if row.id == root_id else requested
+        found: dict[tuple[int, int], Any] = {}
+        for count in sorted(executions, key=lambda count: (count == requested, count)):
+            found.update({(index, occurrence): row for occurrence, (index, row) in enumerate(executions[count])})
+        _cells[key] = found
+    return _cells[key]
+
+
+def substitute_cell(engine: Engine, seed: codec.Seed, cell_index: int | None,
+                    occurrence: int | None) -> tuple[codec.Seed, str | None]:
+    """In a notebook's replay, the seed a root block takes and the original it replays: the original's
+    root block of the same cell and occurrence in that cell (DESIGN §4); None: an extra block."""
+    root_id = active()
+    assert root_id is not None
+    original = original_cells(engine, root_id).get((cell_index, occurrence))  # type: ignore[arg-type]
+    if original is None:
+        return seed, None
+    return _replayed(original), original.id

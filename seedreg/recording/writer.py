@@ -7,7 +7,6 @@ logging and closing retry, then spool (:mod:`seedreg.spool`) rather than lose a 
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -15,18 +14,21 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from seedreg import forks
 from seedreg.db import engines, liveness, schema
 from seedreg.db.engines import utcnow
-from seedreg.db.models import Environment, FingerprintRow, Param, RunRow, Tag
+from seedreg.db.models import Environment, FingerprintRow, Param, Result, RunRow, Tag
+from seedreg.db.sqlite_file import check_sqlite_file
 from seedreg.errors import RegistryError
 from seedreg.integrity import chain
 from seedreg.recording import spool
-from seedreg.recording.environment import EnvironmentSnapshot
+from seedreg.records import EnvironmentRecord
 
 _RUNS = RunRow.__table__
 #: Closes a run that is still open (running, or shown as crashed); built once.
 _CLOSE = _RUNS.update().where(_RUNS.c.id == bindparam("run_id"), _RUNS.c.status.in_(("running", "crashed")))
-_recorders: dict[tuple[str, int], Recorder] = {}
+_recorders: dict[str, Recorder] = {}
+forks.after_fork(_recorders.clear)  # a forked child builds its own
 
 
 class Recorder:
@@ -34,6 +36,7 @@ class Recorder:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        check_sqlite_file(url)  # a directory or a text file: say so, not "registry write failed"
         self.engine: Engine = engines.engine_for(url)
         engines.retrying(lambda: schema.ensure(self.engine, create=True), unreachable=False)
         self._environments: dict[str, int] = {}
@@ -43,14 +46,13 @@ class Recorder:
     @classmethod
     def for_url(cls, url: str) -> Recorder:
         """One recorder per registry and process (a forked child builds its own)."""
-        key = (url, os.getpid())
-        recorder = _recorders.get(key)
+        recorder = _recorders.get(url)
         if recorder is not None and not engines.exists(url):
             # The SQLite file was deleted: pooled connections would write into the unlinked file.
             engines.forget(url)
             recorder = None
         if recorder is None:
-            recorder = _recorders[key] = cls(url)
+            recorder = _recorders[url] = cls(url)
         return recorder
 
     def _persist_crashed(self) -> None:
@@ -65,7 +67,7 @@ class Recorder:
                     )
             engines.retrying(work, unreachable=False)
 
-    def environment_id(self, snapshot: EnvironmentSnapshot) -> int:
+    def environment_id(self, snapshot: EnvironmentRecord) -> int:
         """The row of this environment, inserted the first time it is seen."""
         cached = self._environments.get(snapshot.digest)
         if cached is not None:
@@ -78,17 +80,7 @@ class Recorder:
                 ).scalar()
                 if found is None:
                     found = conn.execute(
-                        insert(Environment).values(
-                            digest=snapshot.digest,
-                            python_version=snapshot.python_version,
-                            python_implementation=snapshot.python_implementation,
-                            platform=snapshot.platform,
-                            machine=snapshot.machine,
-                            numpy_version=snapshot.numpy_version,
-                            blas=snapshot.blas,
-                            packages=snapshot.packages_json,
-                            created_at=utcnow(),
-                        ).returning(Environment.id)
+                        insert(Environment).values(**snapshot.as_row(), created_at=utcnow()).returning(Environment.id)
                     ).scalar_one()
                 return int(found)
 
@@ -112,8 +104,12 @@ class Recorder:
                         conn.execute(table.__table__.insert(), [{"run_id": row["id"], **r} for r in rows])
         engines.retrying(work, unreachable=False)
 
-    def log_fingerprint(self, run_id: str, name: str, seq: int, fp: Any, kept: bool) -> Path | None:
-        """Store one fingerprint now, so a run that crashes later keeps it; spool it if unreachable."""
+    def log_fingerprint(self, run_id: str, name: str, seq: int, fp: Any, kept: bool,
+                        result: tuple[str, str, float | None] | None = None) -> Path | None:
+        """Store one fingerprint now, so a run that crashes later keeps it; spool it if unreachable.
+
+        ``result`` (``scalars.encode`` of a real number) is written in the same transaction.
+        """
         row = {
             "run_id": run_id, "name": name, "seq": seq, "algorithm": fp.algorithm,
             "digest": fp.hexdigest, "kind": fp.kind, "dtype": fp.dtype,
@@ -121,9 +117,13 @@ class Recorder:
             "chunk_elems": fp.chunk_elems, "chunks": fp.chunks, "kept": kept, "logged_at": utcnow(),
         }
 
+        if result is not None:
+            value_type, text, num = result
+            row["result"] = {"run_id": run_id, "name": name, "value_type": value_type, "text": text, "num": num}
+
         def work() -> None:
             with engines.write(self.engine) as conn:
-                conn.execute(FingerprintRow.__table__.insert(), row)
+                _insert_fingerprint(conn, row)
         return self._or_spool(work, run_id, "fingerprint", row)
 
     def close_run(self, run_id: str, **fields: Any) -> Path | None:
@@ -152,7 +152,7 @@ class Recorder:
         """Apply spooled writes for this registry (each run once, idempotently); returns runs synced."""
         synced = 0
         for path, entries in spool.pending(self.url):
-            def work() -> None:
+            def work(entries: list[dict[str, Any]] = entries) -> None:
                 with engines.write(self.engine) as conn:
                     for entry in entries:
                         _apply(conn, entry)
@@ -169,6 +169,15 @@ def _close(conn: Any, run_id: str, fields: dict[str, Any]) -> None:
         chain.append(conn, run_id)
 
 
+def _insert_fingerprint(conn: Any, row: dict[str, Any]) -> None:
+    """A fingerprints row, and the result it carries under ``"result"`` (a real number) if any."""
+    fields = dict(row)
+    result = fields.pop("result", None)
+    conn.execute(FingerprintRow.__table__.insert(), fields)
+    if result is not None:
+        conn.execute(Result.__table__.insert(), result)
+
+
 def _apply(conn: Any, entry: dict[str, Any]) -> None:
     fields = entry["fields"]
     if entry["kind"] == "fingerprint":
@@ -177,6 +186,6 @@ def _apply(conn: Any, entry: dict[str, Any]) -> None:
             select(table.c.name).where(table.c.run_id == fields["run_id"], table.c.name == fields["name"])
         ).first()
         if exists is None:
-            conn.execute(table.insert(), fields)
+            _insert_fingerprint(conn, fields)
     elif entry["kind"] == "close":
         _close(conn, entry["run"], fields)

@@ -10,27 +10,38 @@ from sqlalchemy import Engine, Select, func, select
 
 from seedreg.db import engines, liveness, schema
 from seedreg.db.models import RunRow
+from seedreg.db.sqlite_file import check_sqlite_file
 from seedreg.errors import RegistryNotFoundError, UnknownRunError, UsageError
 from seedreg.records import ReplayRecord, RunRecord
 from seedreg.registry import reads
 from seedreg.registry.query import DEFAULT_SORT, Filters, order_by, plan
 
 if TYPE_CHECKING:
+    from seedreg.fingerprints.digest import Fingerprint
     from seedreg.integrity.audit import AuditReport
+    from seedreg.registry.diff import RunsDiff
     from seedreg.registry.experiments import ExperimentSummary
+    from seedreg.registry.history import ReplayDay
     from seedreg.registry.sql import SqlResult
     from seedreg.replay.compare import BlockComparison
     from seedreg.replay.runner import ReplayPlan, ReplayResult
+    from seedreg.seeds.records import PairedGroup, SeedGroup
+    from seedreg.seeds.scope import Request as SeedRequest
+    from seedreg.sweep.runner import Plan as SweepPlan
+    from seedreg.sweep.runner import SweepResult
     from seedreg.transfer.importer import ImportReport
 
 class Registry:
     """A seedreg registry: one database, any SQLAlchemy URL (default ``./seedreg.db``).
 
     Reading never creates a database: a missing SQLite file raises RegistryNotFoundError.
+    ``readonly=True`` opens it so that the database itself refuses writes and no file beside it
+    is created (``seedreg ui``, ``report`` and every reading command); writing methods then refuse.
     """
 
-    def __init__(self, url: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, url: str | os.PathLike[str] | None = None, *, readonly: bool = False) -> None:
         self.url = engines.resolve_url(url)
+        self.readonly = readonly
         self._engine_checked: Engine | None = None
 
     def __repr__(self) -> str:
@@ -47,12 +58,21 @@ class Registry:
             f"no registry at {path}: record a run first, or point --db / SEEDREG_DB at an existing one"
         )
 
+    def _open(self) -> Engine:
+        """The engine of this registry's URL, once its path is known to be a SQLite file (or new)."""
+        check_sqlite_file(self.url)
+        return engines.engine_for(self.url, readonly=self.readonly)
+
+    def _writable(self, what: str) -> None:
+        if self.readonly:
+            raise UsageError(f"{what} writes to the registry, which was opened read-only")
+
     def engine(self) -> Engine:
         """The engine of an existing registry whose schema is current (checked once)."""
         if self._engine_checked is None:
             if not engines.exists(self.url):
                 raise self._missing()
-            engine = engines.engine_for(self.url)
+            engine = self._open()
             schema.ensure(engine, create=False)
             self._engine_checked = engine
         return self._engine_checked
@@ -63,12 +83,13 @@ class Registry:
         """The database's schema revision (None when empty); never creates anything."""
         if not engines.exists(self.url):
             raise self._missing()
-        with engines.engine_for(self.url).connect() as conn:
+        with self._open().connect() as conn:
             return schema.current_revision(conn)
 
     def upgrade(self) -> tuple[str | None, str | None]:
         """Create or upgrade the schema to head; returns (revision before, revision after)."""
-        return schema.upgrade(engines.engine_for(self.url))
+        self._writable("upgrade")
+        return schema.upgrade(self._open())
 
     # -- queries ------------------------------------------------------------------------
 
@@ -130,11 +151,16 @@ class Registry:
             return reads.get(conn, reads.resolve(conn, ref, self.display_url))
 
     def last(self) -> RunRecord:
-        """The newest original run (not a replay)."""
-        found = self.runs(replays=False, limit=1)
-        if not found:
-            raise UnknownRunError(f"{self.display_url} has no runs yet")
-        return self.get(found[0].id)
+        """``--last`` (DESIGN §3): the newest root run — no parent, not a replay, any status (not deleted)."""
+        with self.engine().connect() as conn:
+            query = (select(RunRow.id)
+                     .where(RunRow.parent_id.is_(None), RunRow.deleted_at.is_(None),
+                            func.coalesce(RunRow.replay_of, RunRow.replay_session).is_(None))
+                     .order_by(*order_by(DEFAULT_SORT)).limit(1))
+            found = conn.execute(query).scalar()
+            if found is None:
+                raise UnknownRunError(f"{self.display_url} has no runs yet")
+            return reads.get(conn, found)
 
     def replays_of(self, ref: str) -> list[ReplayRecord]:
         """Every stored replay verdict for a run, newest first."""
@@ -150,18 +176,51 @@ class Registry:
         with self.engine().connect() as conn:
             return summarize(conn)
 
+    def replay_history(self) -> list[ReplayDay]:
+        """Per experiment and day (UTC), how many stored replays of its runs were identical or not."""
+        from seedreg.registry.history import replay_history
+
+        with self.engine().connect() as conn:
+            return replay_history(conn)
+
+    def data_stamp(self) -> tuple | None:
+        """A value that changes whenever a SQLite registry's files change (any write does): caches of what was
+        read may be kept while it stays the same. None for a server, which has no such cheap stamp."""
+        from seedreg.db.readonly import file_stamp
+
+        path = engines.sqlite_path(self.url)
+        return None if path is None else file_stamp(path)
+
+    def chain_head(self) -> tuple[int, str]:
+        """The audit chain's stored (count, head digest), unverified: what ``audit`` would check against."""
+        from seedreg.db.models import ChainHead
+
+        with self.engine().connect() as conn:
+            head = conn.execute(select(ChainHead.count, ChainHead.head).where(ChainHead.id == 1)).one_or_none()
+        return (int(head[0]), head[1]) if head else (0, "")
+
+    def is_kept(self, fingerprint: Fingerprint) -> bool:
+        """Whether the data store holds the array behind ``fingerprint`` (then a replay names the exact element)."""
+        from seedreg.fingerprints import kept_arrays
+
+        if fingerprint.kind != "ndarray" or not kept_arrays.configured(self.url):
+            return False
+        return kept_arrays.path_for(self.url, fingerprint.hexdigest).is_file()
+
     def sql(self, statement: str) -> SqlResult:
         """Run one read-only SQL statement; the database itself refuses any write (DESIGN §3)."""
         from seedreg.registry.sql import run_readonly
 
         if not engines.exists(self.url):
             raise self._missing()
+        check_sqlite_file(self.url)
         return run_readonly(self.url, statement)
 
     def delete(self, ref: str, reason: str) -> RunRecord:
         """Hide a run from ``list`` for good, keeping its row; the deletion is chained as a tombstone."""
         from seedreg.integrity.deletion import delete
 
+        self._writable("delete")
         run_id = self.resolve(ref)
         delete(self.engine(), run_id, reason)
         return self.get(run_id)
@@ -183,10 +242,63 @@ class Registry:
         """
         from seedreg.transfer.importer import import_lines
 
-        engine = engines.engine_for(self.url)
+        self._writable("import")
+        engine = self._open()
         engines.retrying(lambda: schema.ensure(engine, create=True), unreachable=False)
         self._engine_checked = engine
         return import_lines(engine, lines, progress)
+
+    # -- seeds as a dimension (DESIGN §9) -------------------------------------------------
+
+    def _seed_request(self, conn: Any, experiments: Sequence[str], by: Sequence[str] | None,
+                      results: Sequence[str], sweep: str | None, split_code: bool) -> SeedRequest:
+        from seedreg.seeds.scope import Request
+        from seedreg.sweep.store import resolve as resolve_sweep
+
+        if any(not isinstance(key, str) or not key for key in by or ()):
+            raise UsageError("--by takes a param key (a non-empty name)")
+        return Request(experiments=tuple(experiments), by=tuple(dict.fromkeys(by)) if by else None,
+                       results=tuple(results), split_code=split_code,
+                       sweep=resolve_sweep(conn, sweep, self.display_url) if sweep is not None else None)
+
+    def seeds(self, experiments: Sequence[str] = (), *, by: Sequence[str] | None = None, results: Sequence[str] = (),
+              sweep: str | None = None, split_code: bool = False) -> list[SeedGroup]:
+        """Completed original runs grouped by experiment and params (all, or only ``by``) that differ only in
+        their seed: counts, failed runs, seeds, each result's spread, nondeterministic outputs (DESIGN §9).
+
+        ``sweep`` (an id or unique prefix) keeps one sweep's runs; ``split_code`` splits groups by script digest.
+        """
+        from seedreg.seeds.groups import group_seeds
+
+        with self.engine().connect() as conn:
+            return group_seeds(conn, self._seed_request(conn, experiments, by, results, sweep, split_code))
+
+    def paired(self, a: str, b: str, experiments: Sequence[str] = (), *, by: Sequence[str] | None = None,
+               results: Sequence[str] = (), sweep: str | None = None, split_code: bool = False) -> list[PairedGroup]:
+        """``seeds --vs KEY=A --vs KEY=B``: configuration B against A, seed by seed, in each group of the other params."""
+        from seedreg.seeds.paired import paired
+
+        with self.engine().connect() as conn:
+            return paired(conn, self._seed_request(conn, experiments, by, results, sweep, split_code), a, b)
+
+    def resolve_sweep(self, ref: str) -> str:
+        """The full id of the one sweep whose id starts with ``ref`` (like a run's)."""
+        from seedreg.sweep.store import resolve
+
+        with self.engine().connect() as conn:
+            return resolve(conn, ref, self.display_url)
+
+    def sweep(self, plan: SweepPlan, progress: Callable[[int, int, Any], None] | None = None) -> SweepResult:
+        """Run ``plan`` (a new sweep, or ``retry`` of one) recording into this registry, then group its runs."""
+        from seedreg.sweep.runner import run_sweep
+
+        self._writable("sweep")
+        engine = self._open()
+        engines.retrying(lambda: schema.ensure(engine, create=True), unreachable=False)
+        self._engine_checked = engine
+        result = run_sweep(engine, self.url, plan, progress)
+        result.groups = self.seeds(sweep=result.sweep)
+        return result
 
     # -- checks ---------------------------------------------------------------------------
 
@@ -194,6 +306,7 @@ class Registry:
         """Write runs spooled while this registry was unavailable; returns how many runs were synced."""
         from seedreg.recording.writer import Recorder
 
+        self._writable("sync")
         recorder = Recorder.for_url(self.url)
         synced, recorder.synced = recorder.synced, 0
         return synced + recorder.sync()
@@ -229,16 +342,19 @@ class Registry:
                 "recorded": str(recorded), "found": str(found),
                 "where": None if matches else locate(recorded, found)}
 
-    def replay_plan(self, ref: str | None) -> ReplayPlan:
-        """What ``replay`` would run for ``ref`` (None: the newest original run)."""
+    def replay_plan(self, ref: str | None, *, timeout: float | None = None, output: str | None = None) -> ReplayPlan:
+        """What ``replay`` would run for ``ref`` (None: the newest original run); a notebook run's
+        replay takes a per-cell ``timeout`` (seconds) and an ``output`` path for the executed notebook."""
         from seedreg.replay.runner import plan
 
-        return plan(self.engine(), self.url, self.last() if ref is None else self.get(ref))
+        return plan(self.engine(), self.url, self.last() if ref is None else self.get(ref), timeout=timeout,
+                    output=output)
 
     def replay(self, ref: str | ReplayPlan | None) -> ReplayResult:
         """Re-execute a run's command with its recorded seeds and compare block by block."""
         from seedreg.replay.runner import ReplayPlan, execute
 
+        self._writable("replay")
         return execute(self.engine(), self.url, ref if isinstance(ref, ReplayPlan) else self.replay_plan(ref))
 
     def diff(self, ref_a: str, ref_b: str) -> BlockComparison:
@@ -246,3 +362,12 @@ class Registry:
         from seedreg.replay.compare import compare_block
 
         return compare_block(self.get(ref_a), self.get(ref_b))
+
+    def compare(self, refs: Sequence[str]) -> RunsDiff:
+        """Two or more runs side by side (``seedreg diff``, the UI's compare page); arrays that differ
+        say where, to the exact element when the data store kept both."""
+        from seedreg.registry.diff import compare_runs
+
+        if len(refs) < 2:
+            raise UsageError("diff compares two or more runs: give at least two run ids (or unique prefixes)")
+        return compare_runs([self.get(ref) for ref in refs], self.url)

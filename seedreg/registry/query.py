@@ -19,12 +19,12 @@ from sqlalchemy import ColumnElement, Connection, and_, exists, func, or_, selec
 from seedreg.db import keyvalues
 from seedreg.db.models import Param, RunRow, Tag
 from seedreg.db.vocabulary import STATUSES
-from seedreg.errors import UsageError
+from seedreg.errors import InvalidSeedError, UsageError
+from seedreg.seed import codec
 
 _RELATIVE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+!_-]*$")
-MAX_SEED = 2**128
 
 #: ``--sort`` keys and the column each sorts by (prefix ``-`` for descending).
 SORT_KEYS = {
@@ -269,21 +269,10 @@ def moment(value: str | datetime, what: str = "--since", *, end: bool = False, n
 
 def seed_text(seed: int | str | Sequence[int]) -> str:
     """The stored text of a seed filter: ``101`` -> ``"101"``; ``1,2`` or ``[1, 2]`` -> a JSON array."""
-    if isinstance(seed, str):
-        parts = [p.strip() for p in seed.strip().strip("[]").split(",")]
-        if not all(p.isdigit() for p in parts):
-            raise UsageError(f"--seed takes a non-negative integer or comma-separated integers, not {seed!r}")
-        numbers = [int(p) for p in parts]
-        many = "," in seed or seed.strip().startswith("[")
-    elif isinstance(seed, int) and not isinstance(seed, bool):
-        numbers, many = [seed], False
-    elif isinstance(seed, Sequence) and all(isinstance(p, int) and not isinstance(p, bool) for p in seed):
-        numbers, many = list(seed), True
-    else:
-        raise UsageError(f"a seed filter is an int or a sequence of ints, not {seed!r}")
-    if any(not 0 <= n < MAX_SEED for n in numbers):
-        raise UsageError(f"seeds are in [0, 2**128): {seed!r} is not")
-    return json.dumps([str(n) for n in numbers]) if many else str(numbers[0])
+    try:
+        return codec.entropy_text(codec.named(seed))
+    except InvalidSeedError as error:
+        raise UsageError(str(error)) from None
 
 
 def _status_condition(wanted: set[str], crashed_ids: Callable[[], Sequence[str]],

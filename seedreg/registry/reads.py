@@ -7,16 +7,16 @@ so neither depends on the other.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Connection, select
 
-from seedreg.db import keyvalues, liveness
-from seedreg.db.models import Environment, FingerprintRow, Param, ReplayVerdict, RunRow, Tag
+from seedreg.db import keyvalues, liveness, scalars
+from seedreg.db.models import Environment, FingerprintRow, Param, ReplayVerdict, Result, RunRow, Tag
 from seedreg.errors import UnknownRunError
-from seedreg.records import EnvironmentRecord, ReplayRecord, RunRecord, aware
+from seedreg.records import ReplayRecord, RunRecord, aware, environment_record
 
 if TYPE_CHECKING:
     from seedreg.fingerprints.digest import Fingerprint
@@ -48,17 +48,7 @@ def get(conn: Connection, run_id: str) -> RunRecord:
     """The run with this full id, with its environment."""
     row = conn.execute(select(RunRow.__table__).where(RunRow.id == run_id)).one()
     env = conn.execute(select(Environment.__table__).where(Environment.id == row.environment_id)).one()
-    return replace(records(conn, [row])[0], environment=environment_record(env))
-
-
-def environment_record(row: Any) -> EnvironmentRecord:
-    """An environments row as its record."""
-    return EnvironmentRecord(
-        digest=row.digest, python_version=row.python_version,
-        python_implementation=row.python_implementation, platform=row.platform,
-        machine=row.machine, numpy_version=row.numpy_version, blas=row.blas,
-        packages=json.loads(row.packages),
-    )
+    return replace(records(conn, [row])[0], environment=environment_record(cast("Mapping[str, Any]", env._mapping)))
 
 
 def replays_of(conn: Connection, run_id: str) -> list[ReplayRecord]:
@@ -69,7 +59,7 @@ def replays_of(conn: Connection, run_id: str) -> list[ReplayRecord]:
     ).all()
     return [
         ReplayRecord(session=r.session, original=r.original_id, replay=r.replay_id, verdict=r.verdict,
-                     created_at=aware(r.created_at), details=json.loads(r.details))  # type: ignore[arg-type]
+                     created_at=aware(r.created_at), details=json.loads(r.details))
         for r in rows
     ]
 
@@ -84,11 +74,38 @@ def records(conn: Connection, rows: Sequence[Any]) -> list[RunRecord]:
         query = select(FingerprintRow.__table__).where(FingerprintRow.run_id.in_(batch))
         for fp in conn.execute(query.order_by(FingerprintRow.run_id, FingerprintRow.seq)):
             fingerprints[fp.run_id][fp.name] = fingerprint_from_row(fp)
-    crashed = liveness.crashed_among(row for row in rows if row.status == "running")
-    return [
+    crashed = liveness.crashed_among(rows)
+    verdicts = last_verdicts(conn, ids)
+    found = [
         _record(row, params.get(row.id, {}), tags.get(row.id, {}), fingerprints[row.id], row.id in crashed)
         for row in rows
     ]
+    results = _results(conn, ids)
+    found = [replace(r, results=results[r.id]) if r.id in results else r for r in found]
+    return [replace(r, last_verdict=verdicts[r.id]) if r.id in verdicts else r for r in found]
+
+
+def _results(conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The results (real numbers logged) of each run of ``ids`` that has any, in logging order."""
+    found: dict[str, dict[str, Any]] = {}
+    for batch in batches(ids):
+        query = (select(Result.run_id, Result.name, Result.value_type, Result.text)
+                 .join(FingerprintRow, (FingerprintRow.run_id == Result.run_id) & (FingerprintRow.name == Result.name),
+                       isouter=True)
+                 .where(Result.run_id.in_(batch)).order_by(Result.run_id, FingerprintRow.seq, Result.name))
+        for run_id, name, value_type, text in conn.execute(query):
+            found.setdefault(run_id, {})[name] = scalars.value(value_type, text)
+    return found
+
+
+def last_verdicts(conn: Connection, ids: Sequence[str]) -> dict[str, str]:
+    """The newest stored replay verdict of each run of ``ids`` that was replayed (one query per batch)."""
+    found: dict[str | None, str] = {}
+    for batch in batches(ids):
+        query = (select(ReplayVerdict.original_id, ReplayVerdict.verdict).where(ReplayVerdict.original_id.in_(batch))
+                 .order_by(ReplayVerdict.created_at, ReplayVerdict.id))
+        found.update((run_id, verdict) for run_id, verdict in conn.execute(query))  # oldest first: newest wins
+    return {run_id: verdict for run_id, verdict in found.items() if run_id is not None}
 
 
 def fingerprint_from_row(row: Any) -> Fingerprint:
@@ -138,6 +155,8 @@ def _record(row: Any, params: dict, tags: dict, fingerprints: dict, crashed: boo
         git_commit=row.git_commit, git_dirty=row.git_dirty,
         replay_session=row.replay_session, generator_used=row.generator_used,
         seeders=json.loads(row.seeders) if row.seeders else None,
+        notebook=json.loads(row.notebook) if row.notebook else None,
+        invocation=json.loads(row.invocation) if row.invocation else None,
         deleted_at=aware(row.deleted_at), deleted_reason=row.deleted_reason,
         params=params, tags=tags, fingerprints=fingerprints,
     )

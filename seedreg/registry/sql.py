@@ -104,7 +104,7 @@ def _postgres(url: str, statement: str) -> SqlResult:
         with conn.cursor() as cursor:
             try:
                 # prepare=True: the extended protocol, which takes exactly one statement.
-                cursor.execute(statement.encode(), prepare=True)  # type: ignore[call-overload]
+                cursor.execute(statement.encode(), prepare=True)
                 rows = cursor.fetchall() if cursor.description else []
             except psycopg.errors.ReadOnlySqlTransaction as error:
                 raise UsageError(_REFUSED.format(what="writing") + f" ({_first_line(error)})") from None

@@ -6,10 +6,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from seedreg.fingerprints.digest import Fingerprint, chunk_range, first_differing_chunk
-from seedreg.records import RunRecord
+from seedreg.fingerprints.kept_arrays import KeptArrayError
+from seedreg.records import RunRecord, json_safe
 
-#: Environment facts a replay reports when they changed (never by themselves a difference).
-ENV_FIELDS = ("numpy_version", "python_version", "platform", "script_digest", "git_commit")
+#: Facts of a run and its environment a replay reports when they changed (never by themselves a difference).
+REPORTED_FACTS = ("numpy_version", "python_version", "platform", "script_digest", "git_commit")
 
 
 @dataclass
@@ -23,7 +24,8 @@ class OutputComparison:
     where: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        data = {"name": self.name, "state": self.state, "original": self.original, "replay": self.replay}
+        data: dict[str, Any] = {"name": self.name, "state": self.state, "original": self.original,
+                                "replay": self.replay}
         if self.where:
             data["where"] = self.where
         return data
@@ -39,6 +41,8 @@ class BlockComparison:
     rng_identical: bool = False
     status_identical: bool = False
     environment: list[tuple[str, Any, Any]] = field(default_factory=list)
+    #: Params whose values differ (name, original, replay; None where one run has no such param).
+    params: list[tuple[str, Any, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -52,7 +56,7 @@ class BlockComparison:
 
     def to_json(self) -> dict[str, Any]:
         run = self.original or self.replay
-        return {
+        data: dict[str, Any] = {
             "original": self.original.id if self.original else None,
             "replay": self.replay.id if self.replay else None,
             "experiment": run.experiment if run else None,
@@ -71,12 +75,18 @@ class BlockComparison:
             "environment": [{"field": f, "original": a, "replay": b} for f, a, b in self.environment],
             "notes": self.notes,
         }
+        if self.params:  # params the replayed code passed differently (reported, never a difference)
+            data["params"] = [{"name": n, "original": json_safe(a), "replay": json_safe(b)} for n, a, b in self.params]
+        if any(r is not None and r.notebook for r in (self.original, self.replay)):  # notebook runs: their cells
+            data["cell"] = {side: r.notebook["cell"] if r is not None and r.notebook else None
+                            for side, r in (("original", self.original), ("replay", self.replay))}
+        return data
 
 
 def environment_changes(a: RunRecord, b: RunRecord) -> list[tuple[str, Any, Any]]:
     """The environment facts that differ between two runs."""
     changes = []
-    for name in ENV_FIELDS:
+    for name in REPORTED_FACTS:
         if name == "platform":
             before = a.environment.platform if a.environment else None
             after = b.environment.platform if b.environment else None
@@ -89,7 +99,20 @@ def environment_changes(a: RunRecord, b: RunRecord) -> list[tuple[str, Any, Any]
         for pkg in sorted(set(old) | set(new)):
             if old.get(pkg) != new.get(pkg):
                 changes.append((f"package {pkg}", old.get(pkg), new.get(pkg)))
+    notebooks = [(run.notebook or {}).get("digest") for run in (a, b)]
+    if notebooks[0] != notebooks[1]:  # reported like a changed script (DESIGN §8)
+        changes.append(("notebook digest", notebooks[0], notebooks[1]))
     return changes
+
+
+def param_changes(a: RunRecord, b: RunRecord) -> list[tuple[str, Any, Any]]:
+    """The params whose values differ between two runs (reported with the environment, never a difference)."""
+    return [(key, a.params.get(key), b.params.get(key)) for key in sorted(set(a.params) | set(b.params))
+            if key not in a.params or key not in b.params or not _same(a.params[key], b.params[key])]
+
+
+def _same(x: Any, y: Any) -> bool:
+    return type(x) is type(y) and (x == y or x != x and y != y)  # typed, and NaN is the same as NaN
 
 
 def locate(original: Fingerprint, replay: Fingerprint, kept: tuple[Any, Any] | None = None) -> dict[str, Any] | None:
@@ -146,6 +169,16 @@ def first_difference(a: Any, b: Any, block: int = 1 << 20) -> dict[str, Any] | N
     }
 
 
+def _where(original: Fingerprint, replay: Fingerprint, kept_loader: Any) -> dict[str, Any] | None:
+    """:func:`locate` with the kept arrays when the store has them; a refused file is said, never compared."""
+    try:
+        kept = kept_loader(original, replay) if kept_loader else None
+    except KeptArrayError as error:
+        where = locate(original, replay)
+        return {**(where or {}), "refused": str(error)}
+    return locate(original, replay, kept)
+
+
 def compare_outputs(original: RunRecord, replay: RunRecord, kept_loader=None) -> list[OutputComparison]:
     """Per logged name: identical / different (with where) / missing / new."""
     results = []
@@ -156,8 +189,7 @@ def compare_outputs(original: RunRecord, replay: RunRecord, kept_loader=None) ->
         elif new == fp:
             results.append(OutputComparison(name, "identical", str(fp), str(new)))
         else:
-            kept = kept_loader(fp, new) if kept_loader else None
-            results.append(OutputComparison(name, "different", str(fp), str(new), locate(fp, new, kept)))
+            results.append(OutputComparison(name, "different", str(fp), str(new), _where(fp, new, kept_loader)))
     for name, new in replay.fingerprints.items():
         if name not in original.fingerprints:
             results.append(OutputComparison(name, "new", None, str(new)))
@@ -175,6 +207,7 @@ def compare_block(original: RunRecord | None, replay: RunRecord | None, kept_loa
     result.rng_identical = original.rng_digest == replay.rng_digest
     result.status_identical = original.status == replay.status
     result.environment = environment_changes(original, replay)
+    result.params = param_changes(original, replay)
     if result.verdict == "different" and original.numpy_version != replay.numpy_version and original.generator_used:
         result.notes.append(
             f"this run drew from run.rng (a numpy Generator) and NumPy changed "

@@ -21,13 +21,14 @@ from sqlalchemy import Engine, select
 
 from seedreg.db import engines
 from seedreg.db.models import ReplayVerdict, RunRow
-from seedreg.errors import NotReplayableError
+from seedreg.errors import NotReplayableError, UsageError
 from seedreg.recording.substitution import REPLAY_ENV, SESSION_ENV, original_roots
 from seedreg.registry import reads
 from seedreg.replay.compare import BlockComparison, compare_block
 
 if TYPE_CHECKING:
     from seedreg.records import RunRecord
+    from seedreg.replay.notebook import NotebookTarget
 
 
 
@@ -41,6 +42,10 @@ class ReplayPlan:
     cwd: str
     env: dict[str, str]
     notes: list[str] = field(default_factory=list)
+    #: For a notebook run: the notebook executed in a fresh kernel (``argv`` is the kernel's command).
+    notebook: NotebookTarget | None = None
+    #: A test's run (the pytest plugin): ``argv`` replays that one test (:mod:`seedreg.replay.test_runs`).
+    test: bool = False
 
 
 @dataclass
@@ -87,8 +92,10 @@ def _root_of(engine: Engine, record: RunRecord) -> RunRecord:
     return record
 
 
-def plan(engine: Engine, url: str, asked: RunRecord) -> ReplayPlan:
-    """The command that re-executes ``asked`` (a replay stands for its original) on registry ``url``."""
+def plan(engine: Engine, url: str, asked: RunRecord, *, timeout: float | None = None,
+         output: str | None = None) -> ReplayPlan:
+    """The command that re-executes ``asked`` (a replay stands for its original) on registry ``url``;
+    ``timeout`` (per cell) and ``output`` (the executed notebook) apply to a notebook run."""
     if asked.replay_of:
         asked = _get(engine, asked.replay_of)
     elif asked.replay_session:
@@ -96,8 +103,20 @@ def plan(engine: Engine, url: str, asked: RunRecord) -> ReplayPlan:
             f"run {asked.id[:12]} is a block a replay added (it has no original): replay the run that replay was of"
         )
     root = _root_of(engine, asked)
+    if root.launch == "notebook":  # DESIGN §8: the notebook top to bottom in a fresh kernel
+        from seedreg.replay.notebook import plan_notebook
+
+        return plan_notebook(asked, root, url, timeout=timeout, output=output)
+    if "pytest.nodeid" in root.tags:  # a test's run (DESIGN §4): that one test, as `pytest --seedreg-replay`
+        from seedreg.replay.test_runs import plan_test
+
+        return plan_test(asked, root, url)
+    if timeout is not None or output is not None:
+        raise UsageError(f"--timeout and --output apply to notebook runs; run {root.id[:12]} is not one")
     if not root.replayable:
-        how = "a REPL, a notebook or `python -c`"
+        how = ("code piped to `python -` (stdin)" if root.from_stdin else
+               "a Jupyter kernel whose notebook was not found (`seedreg show` says how to name it)" if root.notebook
+               else "a REPL, a notebook or `python -c`")
         raise NotReplayableError(
             f"run {root.id[:12]} was recorded from {how}: there is no command to re-execute "
             "(its record still audits; re-run its code yourself)"
@@ -105,35 +124,63 @@ def plan(engine: Engine, url: str, asked: RunRecord) -> ReplayPlan:
     if not Path(root.cwd).is_dir():
         raise NotReplayableError(f"run {root.id[:12]} ran in {root.cwd}, which no longer exists")
     argv = list(root.command or [])
-    notes = []
-    if not Path(argv[0]).exists():
-        notes.append(f"the recorded interpreter {argv[0]} no longer exists: using {sys.executable}")
-        argv[0] = sys.executable
+    notes: list[str] = []
+    argv[0] = interpreter(argv[0], notes)
+    env = replay_environment(root, url)
+    return ReplayPlan(asked, root, argv, root.cwd, env, notes)
+
+
+def interpreter(recorded: str, notes: list[str]) -> str:
+    """The recorded interpreter, or the current one (and a note saying so) when it no longer exists."""
+    if Path(recorded).exists():
+        return recorded
+    notes.append(f"the recorded interpreter {recorded} no longer exists: using {sys.executable}")
+    return sys.executable
+
+
+def replay_environment(root: RunRecord, url: str) -> dict[str, str]:
+    """This process's environment with the run's ``PYTHONHASHSEED`` (or none) and ``SEEDREG_REPLAY*``."""
     env = {key: value for key, value in os.environ.items() if key != "PYTHONHASHSEED"}
     if root.pythonhashseed is not None:
         env["PYTHONHASHSEED"] = root.pythonhashseed
     env.update({REPLAY_ENV: root.id, engines.REPLAY_DB_ENV: url})
-    return ReplayPlan(asked, root, argv, root.cwd, env, notes)
+    return env
 
 
 def execute(engine: Engine, url: str, replay_plan: ReplayPlan) -> ReplayResult:
     """Run the planned command (its output goes to stderr), then compare and store verdicts."""
+    if replay_plan.notebook is not None:  # a notebook run (DESIGN §8)
+        from seedreg.replay.notebook import execute_notebook
+
+        return execute_notebook(engine, url, replay_plan)
+    if replay_plan.test:  # a test's run: its pytest process compares and stores the verdict
+        from seedreg.replay.test_runs import execute_test
+
+        return execute_test(engine, url, replay_plan)
     session_id = uuid.uuid4().hex
-    env = {**replay_plan.env, SESSION_ENV: session_id}
-    out = _fileno(sys.stderr)
-    try:
-        if out is None:  # stderr is not a file (e.g. click's CliRunner): relay the output
-            done = subprocess.run(replay_plan.argv, cwd=replay_plan.cwd, env=env, capture_output=True,
-                                  text=True, check=False)
-            sys.stderr.write(done.stdout + done.stderr)
-        else:
-            done = subprocess.run(replay_plan.argv, cwd=replay_plan.cwd, env=env, stdout=out, check=False)
-    except OSError as error:
-        raise NotReplayableError(f"cannot start {replay_plan.argv[0]}: {error.strerror or error}") from None
+    done = run_command(replay_plan, {**replay_plan.env, SESSION_ENV: session_id})
     blocks = compare_session(engine, url, replay_plan.root, session_id)
     blocks.sort(key=lambda b: 0 if (b.original and b.original.id == replay_plan.asked.id) else 1)
     store_verdicts(engine, session_id, blocks)
     return ReplayResult(replay_plan, session_id, done.returncode, blocks)
+
+
+def run_command(replay_plan: ReplayPlan, env: dict[str, str]) -> subprocess.CompletedProcess[Any]:
+    """Run the planned command, never through a shell; its output goes to stderr (only its
+    ``returncode`` is meant to be read: the output is relayed as text, or not captured)."""
+    out = _fileno(sys.stderr)
+    try:
+        done: subprocess.CompletedProcess[Any]
+        if out is None:  # stderr is not a file (e.g. click's CliRunner): relay the output
+            done = subprocess.run(replay_plan.argv, cwd=replay_plan.cwd, env=env, stdin=subprocess.DEVNULL,
+                                  capture_output=True, text=True, check=False)
+            sys.stderr.write(done.stdout + done.stderr)
+        else:  # never seedreg's stdin: it is the user's (their answer to the prompt, or a pipe)
+            done = subprocess.run(replay_plan.argv, cwd=replay_plan.cwd, env=env, stdin=subprocess.DEVNULL,
+                                  stdout=out, check=False)
+    except OSError as error:
+        raise NotReplayableError(f"cannot start {replay_plan.argv[0]}: {error.strerror or error}") from None
+    return done
 
 
 def _fileno(stream: Any) -> int | None:
@@ -143,9 +190,10 @@ def _fileno(stream: Any) -> int | None:
         return None
 
 
-def original_blocks(engine: Engine, root: RunRecord) -> list[RunRecord]:
-    """The original process's root blocks and all their descendants (workers included)."""
-    roots = [row.id for row in original_roots(engine, root.id)]
+def original_blocks(engine: Engine, root: RunRecord, tree_only: bool = False) -> list[RunRecord]:
+    """The original process's root blocks (with ``tree_only``, ``root`` alone) and all their
+    descendants (workers included)."""
+    roots = [root.id] if tree_only else [row.id for row in original_roots(engine, root.id)]
     ids, frontier = list(roots), list(roots)
     with engine.connect() as conn:
         while frontier:
@@ -157,14 +205,23 @@ def original_blocks(engine: Engine, root: RunRecord) -> list[RunRecord]:
         return [reads.get(conn, run_id) for run_id in ids]
 
 
-def compare_session(engine: Engine, url: str, root: RunRecord, session_id: str) -> list[BlockComparison]:
-    """Pair every original block with the run the replay session made for it, and compare."""
+def compare_session(engine: Engine, url: str, root: RunRecord, session_id: str,
+                    tree_only: bool = False) -> list[BlockComparison]:
+    """Pair every original block with the run the replay session made for it, and compare; with
+    ``tree_only`` (a notebook run, DESIGN §4) only ``root``'s block and its descendants."""
     from seedreg.fingerprints import kept_arrays
 
-    originals = original_blocks(engine, root)
+    originals = original_blocks(engine, root, tree_only)
     with engine.connect() as conn:
         made = conn.execute(select(RunRow.id).where(RunRow.replay_session == session_id).order_by(RunRow.started_at))
         replays = [reads.get(conn, run_id) for run_id in made.scalars().all()]
+    if tree_only:  # the replays of those originals, and blocks the replay added below them
+        wanted = {original.id for original in originals}
+        tree = {r.id for r in replays if r.replay_of in wanted}
+        for r in replays:  # in started_at order: a parent before its children
+            if r.parent in tree:
+                tree.add(r.id)
+        replays = [r for r in replays if r.id in tree]
     by_original = {r.replay_of: r for r in replays if r.replay_of}
 
     def kept(original_fp: Any, replay_fp: Any) -> tuple[Any, Any]:

@@ -17,7 +17,7 @@ import json
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from seedreg.errors import InvalidSeedError
 
@@ -45,9 +45,7 @@ class Seed:
     @property
     def text(self) -> str:
         """Stored form: a decimal string, or a JSON array of decimal strings."""
-        if isinstance(self.entropy, int):
-            return str(self.entropy)
-        return json.dumps([str(part) for part in self.entropy])
+        return entropy_text(self.entropy)
 
     def seed_sequence(self) -> np.random.SeedSequence:
         import numpy as np
@@ -85,19 +83,47 @@ def _as_int(value: Any, what: str) -> int:
     return number
 
 
+def entropy_text(entropy: int | tuple[int, ...]) -> str:
+    """A seed's stored form: a decimal string, or a JSON array of decimal strings for a sequence seed."""
+    if isinstance(entropy, int):
+        return str(entropy)
+    return json.dumps([str(part) for part in entropy])
+
+
+def named(seed: int | str | Sequence[int]) -> int | tuple[int, ...]:
+    """The entropy of a seed as a person names one to find its runs, without NumPy: an int, a
+    sequence of ints, or text typed on a command line (``101``; ``1,2`` or ``[1, 2]`` for a sequence)."""
+    if isinstance(seed, str):
+        parts = [p.strip() for p in seed.strip().strip("[]").split(",")]
+        if not all(p.isdigit() for p in parts):
+            raise InvalidSeedError(f"--seed takes a non-negative integer or comma-separated integers, not {seed!r}")
+        numbers = [int(p) for p in parts]
+        many = "," in seed or seed.strip().startswith("[")
+    elif isinstance(seed, int) and not isinstance(seed, bool):
+        numbers, many = [seed], False
+    elif isinstance(seed, Sequence) and all(isinstance(p, int) and not isinstance(p, bool) for p in seed):
+        numbers, many = [int(p) for p in seed], True
+    else:
+        raise InvalidSeedError(f"a seed filter is an int or a sequence of ints, not {seed!r}")
+    if any(not 0 <= n < MAX_SEED for n in numbers):
+        raise InvalidSeedError(f"seeds are in [0, 2**128): {seed!r} is not")
+    return tuple(numbers) if many else numbers[0]
+
+
 def normalise(seed: Any) -> Seed:
     """Validate ``seed`` before anything runs or is written; None draws 128 bits of OS entropy."""
     import numpy as np
 
     if seed is None:
-        return Seed(int(np.random.SeedSequence().entropy), "int", "generated")
+        # A SeedSequence made without entropy draws an int (NumPy types it as possibly a sequence).
+        return Seed(int(cast(int, np.random.SeedSequence().entropy)), "int", "generated")
     if isinstance(seed, np.ndarray) and seed.ndim == 0:
         seed = seed[()]  # a 0-d array is its scalar (iterating it would raise a bare TypeError)
     if isinstance(seed, np.random.SeedSequence):
         if seed.pool_size != 4:
             raise InvalidSeedError("only SeedSequences with the default pool_size=4 can be recorded")
         entropy = seed.entropy
-        if isinstance(entropy, (int, np.integer)):
+        if entropy is None or isinstance(entropy, (int, np.integer)):
             value: int | tuple[int, ...] = _as_int(entropy, "SeedSequence entropy")
         else:
             value = tuple(_as_int(part, "SeedSequence entropy") for part in entropy)

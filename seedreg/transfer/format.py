@@ -2,7 +2,8 @@
 
 Every ``runs`` column as stored (times as ISO 8601 UTC), its environment, params and tags as
 ``[key, value_type, text]``, fingerprints with their chunk digests (base64), the run's record
-digest from the audit chain, its deletion, and the replay verdicts stored for it. Import
+digest and record version from the audit chain, its results as
+``[name, value_type, text]`` (from record version 2 on), its deletion, and the replay verdicts stored for it. Import
 recomputes each line's record digest and refuses a line that does not give it, so a merged
 registry still audits clean: imported runs keep their original digest and are appended to the
 local chain as imported links (:mod:`seedreg.transfer.importer`).
@@ -24,14 +25,15 @@ _LOOKUP = 500  # ids per IN (...) lookup
 
 _LOCAL = ("environment_id", "deleted_at", "deleted_reason")  # not facts of the run, or carried apart
 RUN_COLUMNS = [c for c in RunRow.__table__.columns if c.name not in _LOCAL]
-ENV_FIELDS = chain.ENV_FIELDS
 FP_FIELDS = (*chain.FP_FIELDS_V1, "logged_at")  # when it was logged: exported, not part of the record
 #: Column order of the rows a line carries, as :mod:`seedreg.transfer.importer` inserts them.
 RUN_INSERT = [c.name for c in RUN_COLUMNS] + ["deleted_at", "deleted_reason", "environment_id"]
 VALUE_INSERT = ["run_id", "key", "value_type", "text", "num"]
 FP_INSERT = ["run_id", *FP_FIELDS]
 VERDICT_FIELDS = ("session", "original", "replay", "verdict", "details", "created_at")
-KEYS = {"format", "run", "environment", "params", "tags", "fingerprints", "record_digest", "deleted", "replays"}
+KEYS = {"format", "run", "environment", "params", "tags", "fingerprints", "results", "record_digest",
+        "record_version", "deleted", "replays"}
+RESULT_INSERT = ["run_id", "name", "value_type", "text", "num"]
 
 
 class LineError(ValueError):

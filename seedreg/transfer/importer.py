@@ -19,7 +19,7 @@ import os
 import stat
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -27,9 +27,9 @@ from sqlalchemy import Connection, Dialect, Engine, any_, bindparam, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from seedreg.db import bulk, engines
-from seedreg.db.models import Environment, FingerprintRow, Param, ReplayVerdict, RunRow, Tag
+from seedreg.db.models import Environment, FingerprintRow, Param, ReplayVerdict, Result, RunRow, Tag
 from seedreg.integrity import chain
-from seedreg.transfer.format import FP_INSERT, RUN_INSERT, VALUE_INSERT, LineError, parts
+from seedreg.transfer.format import FP_INSERT, RESULT_INSERT, RUN_INSERT, VALUE_INSERT, LineError, parts
 from seedreg.transfer.lines import LineReader
 
 #: Runs written at a time, and at most per transaction: a commit writes every index page its
@@ -76,6 +76,23 @@ class ImportReport:
                 "rejected": [{"line": n, "error": e} for n, e in self.rejected]}
 
 
+class Head(NamedTuple):
+    """What the writer needs of one good line besides its rows: which run, what it refers to, its
+    chain links and verdicts, and how many rows of each table it has (rows stay in line order)."""
+
+    number: int
+    run_id: str
+    refs: tuple[str, ...]
+    record_digest: str | None
+    record_version: int
+    tombstone: str | None
+    replays: list[dict[str, Any]]
+    params: int
+    tags: int
+    fingerprints: int
+    results: int
+
+
 class Chunk(NamedTuple):
     """Validated lines, their rows gathered per table (cheap to pass between processes and to insert).
 
@@ -84,35 +101,63 @@ class Chunk(NamedTuple):
     """
 
     lines: int
-    heads: list[tuple]  # per good line: number, run id, refs, record digest, tombstone, replays, and how
-    #                     many params, tags and fingerprints rows it has
+    heads: list[Head]  # per good line
     runs: list[tuple]
     params: list[tuple]
     tags: list[tuple]
     fingerprints: list[tuple]
+    results: list[tuple]
     environments: dict[str, dict[str, Any]]
     refused: list[tuple[int, str]]
 
 
-_reader: LineReader | None = None
-_fd: int | None = None  # the input file, for range tasks
+#: One validation task: ``(offset, length)`` of the input file, or a list of lines (str or bytes).
+Task = tuple[int, int] | list[Any]
 
 
-def read_task(task: tuple) -> bytes | Chunk:
-    """Validate one task's lines (in a worker for long inputs): ``(offset, length)`` of the input
-    file, or a list of lines. Marshalled when its values are plain (SQLite): several times cheaper
-    than pickling them between processes."""
-    assert _reader is not None
-    if len(task) == 2 and isinstance(task[0], int):
-        assert _fd is not None
-        texts: list[Any] = os.pread(_fd, task[1], task[0]).split(b"\n")
-        if texts and not texts[-1]:
-            texts.pop()
-    else:
-        texts = task
-    heads, runs, params, tags, fps, refused = [], [], [], [], [], []
+class _Validation:
+    """One import's checking of lines: its reader, and the input file for byte-range tasks (None
+    when the input is not a regular file). Each import has its own, so imports never share one."""
+
+    def __init__(self, dialect: Dialect, fd: int | None) -> None:
+        self.reader = LineReader(dialect)
+        self.fd = fd
+
+    def run(self, task: Task) -> bytes | Chunk:
+        """Validate one task's lines: ``(offset, length)`` of the input file, or a list of lines.
+        Marshalled when its values are plain (SQLite): several times cheaper than pickling them
+        between processes."""
+        if isinstance(task, tuple):  # only byte ranges are tuples (see _tasks)
+            assert self.fd is not None
+            texts: list[Any] = os.pread(self.fd, task[1], task[0]).split(b"\n")
+            if texts and not texts[-1]:
+                texts.pop()
+        else:
+            texts = task
+        return _validated(self.reader, texts)
+
+
+#: In a validation worker process (forked for one import): the validation it serves.
+_served: _Validation | None = None
+
+
+def _serve(validation: _Validation) -> None:
+    """A worker's initializer: lower its priority and keep the import it validates for."""
+    global _served
+    os.nice(WORKER_NICE)
+    _served = validation
+
+
+def _worker_task(task: Task) -> bytes | Chunk:
+    assert _served is not None
+    return _served.run(task)
+
+
+def _validated(reader: LineReader, texts: list[Any]) -> bytes | Chunk:
+    """The chunk of these lines (line numbers from 1), marshalled when it can be."""
+    heads, runs, params, tags, fps, results, refused = [], [], [], [], [], [], []
     environments: dict[str, dict[str, Any]] = {}
-    read = _reader.read
+    read = reader.read
     for number, text in enumerate(texts, 1):
         if len(text) <= 8 and not text.strip():
             continue
@@ -123,13 +168,16 @@ def read_task(task: tuple) -> bytes | Chunk:
             continue
         digest = line.environment["digest"]
         environments[digest] = line.environment
-        heads.append((number, line.run_id, line.refs, line.record_digest, line.tombstone, line.replays,
-                      len(line.params), len(line.tags), len(line.fingerprints)))
+        # A plain tuple in Head's field order (marshal takes no NamedTuple; cheaper to build and
+        # pass): _loaded names it.
+        heads.append((number, line.run_id, line.refs, line.record_digest, line.record_version, line.tombstone,
+                      line.replays, len(line.params), len(line.tags), len(line.fingerprints), len(line.results)))
         runs.append(line.run_row + (digest,))
         params += line.params
         tags += line.tags
         fps += line.fingerprints
-    chunk = Chunk(len(texts), heads, runs, params, tags, fps, environments, refused)
+        results += line.results
+    chunk = Chunk(len(texts), heads, runs, params, tags, fps, results, environments, refused)  # type: ignore[arg-type]
     try:
         return marshal.dumps(tuple(chunk))
     except ValueError:
@@ -137,24 +185,29 @@ def read_task(task: tuple) -> bytes | Chunk:
 
 
 def _loaded(result: bytes | Chunk) -> Chunk:
-    return Chunk._make(marshal.loads(result)) if isinstance(result, bytes) else result
+    """A task's chunk, its heads named."""
+    lines, heads, *rest = marshal.loads(result) if isinstance(result, bytes) else result
+    return Chunk(lines, list(map(Head._make, heads)), *rest)
 
 
-def _tasks(lines: Iterable[str | bytes]) -> Iterator[tuple]:
-    """The input cut into tasks: byte ranges of a regular file opened in binary (found by
-    seeking, not reading), else lists of lines."""
-    global _fd
-    _fd = None
+def _input_file(lines: Iterable[str | bytes]) -> int | None:
+    """The descriptor of ``lines`` when it is a regular file opened in binary, else None."""
     raw = getattr(lines, "raw", lines)  # a file opened "rb" is a BufferedReader over a FileIO
     if isinstance(raw, io.FileIO) and raw.seekable() and stat.S_ISREG(os.fstat(raw.fileno()).st_mode):
-        _fd = raw.fileno()
-    if _fd is None:
+        return raw.fileno()
+    return None
+
+
+def _tasks(lines: Iterable[str | bytes], fd: int | None) -> Iterator[Task]:
+    """The input cut into tasks: byte ranges of the regular file ``fd`` (found by seeking, not
+    reading), else lists of lines."""
+    if fd is None:
         each = iter(lines)
         yield from iter(lambda: list(itertools.islice(each, CHUNK)), [])
         return
     stream: Any = lines
     offset = stream.tell()
-    size = os.fstat(_fd).st_size
+    size = os.fstat(fd).st_size
     while offset < size:
         stream.seek(min(offset + CHUNK_BYTES, size))
         stream.readline()  # to the end of the line the cut falls in
@@ -165,9 +218,9 @@ def _tasks(lines: Iterable[str | bytes]) -> Iterator[tuple]:
 
 def _chunks(lines: Iterable[str | bytes], dialect: Dialect) -> Iterator[Chunk]:
     """Validated chunks in input order; a long input is validated by forked workers meanwhile."""
-    global _reader
-    _reader = LineReader(dialect)
-    tasks = _tasks(lines)
+    fd = _input_file(lines)
+    validation = _Validation(dialect, fd)
+    tasks = _tasks(lines, fd)
     first = list(itertools.islice(tasks, 2))
     cpus = os.cpu_count() or 1
     workers = min(WORKERS, cpus) if cpus > 1 else 0  # on one CPU, passing lines around only costs
@@ -175,15 +228,15 @@ def _chunks(lines: Iterable[str | bytes], dialect: Dialect) -> Iterator[Chunk]:
     forkable = "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
     if len(first) < 2 or workers < 1 or not forkable:
         for task in itertools.chain(first, tasks):
-            yield _loaded(read_task(task))
+            yield _loaded(validation.run(task))
         return
-    # Forked workers inherit the reader and the input file and never touch the database
-    # (engines.py drops inherited engines in a forked child). About AHEAD lines are in flight.
+    # Forked workers inherit this import's validation and input file (not pickled: forked) and
+    # never touch the database (a forked child drops inherited engines). About AHEAD lines are in flight.
     ahead = 4
-    with multiprocessing.get_context("fork").Pool(workers, initializer=os.nice, initargs=(WORKER_NICE,)) as pool:
+    with multiprocessing.get_context("fork").Pool(workers, initializer=_serve, initargs=(validation,)) as pool:
         pending: deque = deque()
         for task in itertools.chain(first, tasks):
-            pending.append(pool.apply_async(read_task, (task,)))
+            pending.append(pool.apply_async(_worker_task, (task,)))
             while len(pending) > ahead:
                 chunk = _loaded(pending.popleft().get())
                 ahead = max(2, AHEAD // max(1, chunk.lines))
@@ -196,19 +249,21 @@ class _Batch:
     """Chunks gathered for one write, line numbers made absolute."""
 
     def __init__(self) -> None:
-        self.heads: list[tuple] = []
+        self.heads: list[Head] = []
         self.runs: list[tuple] = []
         self.params: list[tuple] = []
         self.tags: list[tuple] = []
         self.fingerprints: list[tuple] = []
+        self.results: list[tuple] = []
         self.environments: dict[str, dict[str, Any]] = {}
 
     def add(self, chunk: Chunk, base: int) -> None:
-        self.heads += [(base + head[0], *head[1:]) for head in chunk.heads] if base else chunk.heads
+        self.heads += [Head(base + head.number, *head[1:]) for head in chunk.heads] if base else chunk.heads
         self.runs += chunk.runs
         self.params += chunk.params
         self.tags += chunk.tags
         self.fingerprints += chunk.fingerprints
+        self.results += chunk.results
         self.environments.update(chunk.environments)
 
 
@@ -290,40 +345,44 @@ def _begin(conn: Connection) -> None:
 
 def _write(conn: Connection, batch: _Batch, report: ImportReport) -> None:
     """In the open transaction: new runs with their rows, their chain links, and verdicts not stored yet."""
-    present = _existing(conn, RunRow.id, {h[1] for h in batch.heads} | {r for h in batch.heads for r in h[2]})
+    present = _existing(conn, RunRow.id, {h.run_id for h in batch.heads} | {r for h in batch.heads for r in h.refs})
     drop: set[int] = set()  # positions of lines not written
     refused: list[tuple[int, str]] = []
     skipped = 0
     links = []
-    for i, (number, run_id, refs, record, tombstone, *_) in enumerate(batch.heads):
-        if run_id in present:
+    for i, head in enumerate(batch.heads):
+        if head.run_id in present:
             skipped += 1
             drop.add(i)
             continue
-        absent = [ref for ref in refs if ref not in present]
+        absent = [ref for ref in head.refs if ref not in present]
         if absent:
-            refused.append((number, f"run {run_id} refers to run {absent[0]}, which is neither in "
-                                    "the registry nor on an earlier line: export it too"))
+            refused.append((head.number, f"run {head.run_id} refers to run {absent[0]}, which is neither in "
+                                         "the registry nor on an earlier line: export it too"))
             drop.add(i)
             continue
-        present.add(run_id)
-        if record is not None:
-            links.append((run_id, "record", record))
-        if tombstone is not None:
-            links.append((run_id, "tombstone", tombstone))
-    runs, params, tags, fps = batch.runs, batch.params, batch.tags, batch.fingerprints
+        present.add(head.run_id)
+        if head.record_digest is not None:
+            links.append((head.run_id, "record", head.record_digest, head.record_version))
+        if head.tombstone is not None:
+            links.append((head.run_id, "tombstone", head.tombstone, chain.TOMBSTONE_VERSION))
+    runs, params, tags, fps, results = batch.runs, batch.params, batch.tags, batch.fingerprints, batch.results
     if drop:
         runs = [row for i, row in enumerate(runs) if i not in drop]
-        params, tags, fps = (_kept(rows, [head[n] for head in batch.heads], drop)
-                             for n, rows in ((6, params), (7, tags), (8, fps)))
+        heads = batch.heads
+        params = _kept(params, [head.params for head in heads], drop)
+        tags = _kept(tags, [head.tags for head in heads], drop)
+        fps = _kept(fps, [head.fingerprints for head in heads], drop)
+        results = _kept(results, [head.results for head in heads], drop)
     env_ids = _environment_ids(conn, {row[-1]: batch.environments[row[-1]] for row in runs})
     bulk.insert_rows(conn, RunRow.__table__, RUN_INSERT, [row[:-1] + (env_ids[row[-1]],) for row in runs])
     bulk.insert_rows(conn, Param.__table__, VALUE_INSERT, params)
     bulk.insert_rows(conn, Tag.__table__, VALUE_INSERT, tags)
     bulk.insert_rows(conn, FingerprintRow.__table__, FP_INSERT, fps)
+    bulk.insert_rows(conn, Result.__table__, RESULT_INSERT, results)
     if links:
         chain.extend(conn, links, imported=True)
-    verdicts = _new_verdicts(conn, [v for head in batch.heads for v in head[5]])
+    verdicts = _new_verdicts(conn, [v for head in batch.heads for v in head.replays])
     columns = ["session", "original_id", "replay_id", "verdict", "details", "created_at"]
     bulk.insert_rows(conn, ReplayVerdict.__table__, columns, [tuple(v[c] for c in columns) for v in verdicts])
     report.imported += len(runs)
@@ -342,7 +401,7 @@ def _kept(rows: list[tuple], counts: list[int], drop: set[int]) -> list[tuple]:
     return kept
 
 
-def _where_in(conn: Connection, query: Any, column: Any, keys: Iterable[Any]) -> list[Any]:
+def _where_in(conn: Connection, query: Any, column: Any, keys: Iterable[Any]) -> Sequence[Any]:
     """The rows of ``query`` whose ``column`` is one of ``keys``.
 
     On PostgreSQL the keys go as one array (``= ANY``): inside an import's transaction, IN

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 import re
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -18,7 +17,7 @@ from typing import Any, NamedTuple
 import orjson
 from sqlalchemy import Boolean, DateTime, Dialect, Float, Integer
 
-from seedreg.db import bulk
+from seedreg.db import bulk, keyvalues, scalars
 from seedreg.db.models import (
     SEED_KINDS,
     SEED_SOURCES,
@@ -31,9 +30,8 @@ from seedreg.db.models import (
 )
 from seedreg.db.vocabulary import CLOSED
 from seedreg.integrity import chain
-from seedreg.recording.environment import EnvironmentSnapshot
+from seedreg.records import ENVIRONMENT_FIELDS, environment_record
 from seedreg.transfer.format import (
-    ENV_FIELDS,
     FORMAT,
     FP_FIELDS,
     FP_INSERT,
@@ -47,6 +45,23 @@ from seedreg.transfer.format import (
 _ID = re.compile(r"^[0-9a-f]{32}$")
 _CHOICES = {"status": STATUSES, "seed_kind": SEED_KINDS, "seed_source": SEED_SOURCES}
 
+
+
+def _results(items: Any) -> list[list[str]]:
+    """Exported results: ``[name, value_type, text]`` that decode to a real number."""
+    if not isinstance(items, list):
+        raise LineError("results must be a list")
+    seen = set()
+    for item in items:
+        if (not isinstance(item, list) or len(item) != 3 or not all(type(part) is str for part in item)
+                or not 0 < len(item[0]) <= 255 or len(item[2]) > scalars.MAX_TEXT or item[0] in seen):
+            raise LineError("each result must be a distinct [name, value_type, text] of strings")
+        seen.add(item[0])
+        try:
+            scalars.decode(item[1], item[2])
+        except (TypeError, ValueError):
+            raise LineError(f"result {item[0]!r:.40} is not a {item[1]:.20} number: {item[2]!r:.40}") from None
+    return items
 
 
 class Line(NamedTuple):
@@ -64,6 +79,8 @@ class Line(NamedTuple):
     tags: list[tuple]
     fingerprints: list[tuple]  # FP_INSERT
     record_digest: str | None
+    record_version: int  # the canonical form its record digest uses
+    results: list[tuple]  # RESULT_INSERT
     tombstone: str | None  # the digest of its deletion, when it was exported deleted
     replays: list[dict[str, Any]]  # ``replays`` rows (created_at prepared like the run's times)
 
@@ -180,15 +197,10 @@ def _value_rows(run_id: str, items: list[list[str]], what: str) -> list[tuple]:
     """Rows of VALUE_INSERT; ``num`` is derived from the exact text, as the recorder derives it."""
     rows = []
     for key, value_type, text in items:
-        num = None
-        if value_type in ("int", "float"):
-            try:
-                num = float(text)
-            except (ValueError, OverflowError):
-                raise LineError(f"{what} {key!r} is not a number: {text!r:.40}") from None
-            if not math.isfinite(num):
-                num = None
-        rows.append((run_id, key, value_type, text, num))
+        try:
+            rows.append((run_id, key, value_type, text, keyvalues.num(value_type, text)))
+        except ValueError:
+            raise LineError(f"{what} {key!r} is not a number: {text!r:.40}") from None
     return rows
 
 
@@ -196,8 +208,8 @@ _FP_TYPES = {"name": ((str,), False), "seq": ((int,), False), "algorithm": ((str
              "digest": ((str,), False), "kind": ((str,), False), "dtype": ((str,), True), "shape": ((str,), True),
              "chunk_elems": ((int,), True), "chunks": ((str,), True), "kept": ((bool,), False),
              "logged_at": ((str,), False)}
-_FP_LIMITS = [(c.name, c.type.length) for c in FingerprintRow.__table__.columns
-              if c.name in _FP_TYPES and getattr(c.type, "length", None)]
+_FP_LIMITS = [(c.name, length) for c in FingerprintRow.__table__.columns
+              if c.name in _FP_TYPES and (length := getattr(c.type, "length", None))]
 _FP_INTS = ("seq", "chunk_elems")
 _FP_SHAPES: set[tuple[tuple, tuple]] = set()  # like _RUN_SHAPES
 
@@ -288,19 +300,15 @@ class LineReader:
 
     def environment(self, env: Any) -> dict[str, Any]:
         """The line's environment, once checked: its fields must give its digest."""
-        if (not isinstance(env, dict) or env.keys() != set(ENV_FIELDS)
+        if (not isinstance(env, dict) or env.keys() != set(ENVIRONMENT_FIELDS)
                 or not all(v is None or type(v) is str for v in env.values())):
-            raise LineError(f"environment must have exactly the fields {', '.join(ENV_FIELDS)} (strings)")
-        key = tuple(env[name] for name in ENV_FIELDS)
+            raise LineError(f"environment must have exactly the fields {', '.join(ENVIRONMENT_FIELDS)} (strings)")
+        key = tuple(env[name] for name in ENVIRONMENT_FIELDS)
         found = self._environments.get(key)
         if found is None:
             try:
-                packages = json.loads(env["packages"])
-                snapshot = EnvironmentSnapshot(
-                    python_version=env["python_version"], python_implementation=env["python_implementation"],
-                    platform=env["platform"], machine=env["machine"], numpy_version=env["numpy_version"],
-                    blas=env["blas"], packages=packages)
-                ok = isinstance(packages, dict) and snapshot.digest == env["digest"]
+                record = environment_record(env)
+                ok = isinstance(record.packages, dict) and record.digest == env["digest"]
             except (TypeError, ValueError, AttributeError):
                 ok = False
             if not ok:
@@ -376,13 +384,21 @@ class LineReader:
             if not isinstance(deleted, dict) or deleted.keys() != {"at", "reason"} or type(deleted["reason"]) is not str:
                 raise LineError("deleted must be null or {\"at\", \"reason\"}")
             deleted = (_time(deleted["at"], "deleted.at"), deleted["reason"])
+        results = _results(data.get("results", []))
         digest = data.get("record_digest")
+        version = data.get("record_version")
+        version = 1 if version is None else version  # export lines before record versions were written
+        if type(version) is not int or version not in chain.VERSIONS:
+            raise LineError(f"record_version {version!r:.20} is not one this seedreg knows "
+                            f"({', '.join(map(str, chain.VERSIONS))}): upgrade seedreg")
+        if version == 1 and results:
+            raise LineError("a version-1 record has no results")
         if run["status"] in CLOSED:
             if type(digest) is not str:
                 raise LineError(f"a {run['status']} run needs its record_digest")
-            record = chain.canonical(run, environment["digest"], params, tags, fingerprints)
+            parts = chain.Parts(run, environment["digest"], params, tags, fingerprints, results)
             try:
-                recomputed = chain.record_digest(record)
+                recomputed = chain.digest_of(parts, version)
             except UnicodeEncodeError:
                 raise LineError("a text in it is not valid Unicode (a lone surrogate)") from None
             if recomputed != digest:
@@ -397,7 +413,10 @@ class LineReader:
             params=_value_rows(run_id, params, "params"), tags=_value_rows(run_id, tags, "tags"),
             fingerprints=[bulk.prepared([run_id, *_FP_VALUES(fp)], self._fp_prep)
                           for fp in fingerprints],
-            record_digest=digest, tombstone=chain.tombstone_digest(run_id, *deleted) if deleted else None,
+            record_digest=digest, record_version=version,
+            results=[(run_id, name, value_type, text, scalars.num(value_type, text))
+                     for name, value_type, text in results],
+            tombstone=chain.tombstone_digest(run_id, *deleted) if deleted else None,
             replays=self._replays(data.get("replays", []), run_id),
         )
 

@@ -1,0 +1,141 @@
+"""Reads at the speed of the database (issue 14): each figure against its floor, measured in this run.
+
+Run: ``python benchmarks/startup_and_reads.py [--runs 10000] [--export-runs 0]``. Targets:
+- ``seedreg --help`` and ``seedreg list --help``: <= 2x ``python -c 'import seedreg'``;
+- ``seedreg list`` (20 rows): <= ``python -c "import sqlalchemy; import click"`` + 60 ms;
+- ``Registry.runs(limit=None)`` and ``export`` of every run: <= 3x a raw ``sqlite3`` fetch of the
+  same rows (runs + params + tags + fingerprints) in the same process;
+- a new process recording one run on an existing registry: <= ``python -c "import numpy, sqlalchemy"``
+  + 80 ms, outside a git checkout and inside this one;
+- ``export`` of ``--export-runs`` runs (e.g. 1,000,000): peak RSS under 200 MiB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import statistics
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+from _common import PYTHON, alternating, verdict
+from sqlalchemy import insert, select
+
+import seedreg
+from seedreg.db import engines
+from seedreg.db.models import FingerprintRow, Param, RunRow, Tag
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def build(db: str, runs: int) -> None:
+    """One real run, then its rows cloned under new ids (in batches): a registry of ``runs`` runs."""
+    with seedreg.run("template", seed=1, params={"lr": 0.1, "model": {"depth": 3}}, tags={"stage": "x"}, db=db) as run:
+        run.log("a", run.rng.normal(size=100))
+        run.log("b", run.rng.integers(0, 10, size=50))
+    engine = engines.engine_for(engines.resolve_url(db))
+    with engine.begin() as conn:
+        row = dict(conn.execute(select(RunRow.__table__).where(RunRow.id == run.id)).one()._mapping)
+        children = {table: [dict(r._mapping) for r in conn.execute(select(table.__table__).where(table.run_id == run.id))]
+                    for table in (FingerprintRow, Param, Tag)}
+    for start in range(0, runs - 1, 50_000):
+        batch: dict = {RunRow: [], FingerprintRow: [], Param: [], Tag: []}
+        for i in range(start, min(runs - 1, start + 50_000)):
+            new_id = uuid.uuid4().hex
+            batch[RunRow].append({**row, "id": new_id, "experiment": f"exp{i % 10}", "seed": str(i % 1000),
+                                  "started_at": row["started_at"] - timedelta(seconds=i + 1)})
+            for table, rows in children.items():
+                batch[table] += [{**r, "run_id": new_id} for r in rows]
+        with engine.begin() as conn:
+            for table, rows in batch.items():
+                conn.execute(insert(table), rows)
+
+
+def best(work: Callable[[], object], repeat: int = 5) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def raw_fetch(path: str, where: str = "", args: tuple = ()) -> int:
+    """The floor: every row of runs, params, tags and fingerprints the records need, with sqlite3."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(f"SELECT * FROM runs {where}", args).fetchall()
+        joined = f"JOIN runs ON runs.id = t.run_id {where}" if where else ""
+        for table in ("params", "tags", "fingerprints"):
+            rows += conn.execute(f"SELECT t.* FROM {table} AS t {joined}", args).fetchall()
+        return len(rows)
+    finally:
+        conn.close()
+
+
+def line(name: str, value: float, floor: float, target: float, unit: str = "s") -> None:
+    print(f"  {name}: {value:.3f} {unit}; floor {floor:.3f} {unit}; target {target:.3f} {unit} {verdict(value <= target)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument("--export-runs", type=int, default=0, help="also measure export's peak RSS at this size")
+    options = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        db = str(Path(tmp) / "bench.db")
+        build(db, options.runs)
+        env = {"SEEDREG_DB": db}
+        print(f"registry of {options.runs:,} runs")
+
+        imported, _ = alternating([PYTHON, "-c", "import seedreg"], [PYTHON, "-c", "pass"], env=env)
+        for argv in (["--help"], ["list", "--help"]):
+            took, floor = alternating([PYTHON, "-m", "seedreg", *argv], [PYTHON, "-c", "import seedreg"], env=env)
+            line(f"seedreg {' '.join(argv)}", took, floor, 2 * floor)
+
+        took, floor = alternating([PYTHON, "-m", "seedreg", "list"], [PYTHON, "-c", "import sqlalchemy; import click"],
+                                  env=env, repeat=11)
+        line("seedreg list (20 rows)", took, floor, floor + 0.060)
+
+        registry = seedreg.Registry(db)
+        registry.runs(limit=1)  # open the engine outside the timing
+        floor = best(lambda: raw_fetch(db))
+        took = best(lambda: registry.runs(limit=None))
+        line(f"Registry.runs(limit=None), {options.runs:,} runs", took, floor, 3 * floor)
+        print(f"    ratio {took / floor:.2f}x")
+        floor = best(lambda: raw_fetch(db, "WHERE runs.seed = ?", ("101",)))
+        took = best(lambda: registry.runs(seed=101, limit=None))
+        line("Registry.runs(seed=101, limit=None)", took, floor, 3 * floor)
+        took = best(lambda: sum(1 for _ in registry.export()), repeat=3)
+        floor = best(lambda: raw_fetch(db), repeat=3)
+        line("export of every run", took, floor, 3 * floor)
+        print(f"    ratio {took / floor:.2f}x")
+
+        script = Path(tmp) / "one_block.py"
+        script.write_text("import numpy as np, seedreg\n"
+                          f"with seedreg.run('process', seed=1, db={db!r}) as run:\n"
+                          "    run.log('x', np.arange(10))\n")
+        for where, cwd in (("outside a git checkout", tmp), ("inside this git checkout", str(REPO))):
+            took, floor = alternating([PYTHON, str(script)], [PYTHON, "-c", "import numpy, sqlalchemy"], cwd=cwd)
+            line(f"new process recording one run, {where}", took, floor, floor + 0.080)
+
+        if options.export_runs:
+            big = str(Path(tmp) / "big.db")
+            build(big, options.export_runs)
+            probe = subprocess.run(
+                [PYTHON, "-c", "import resource, sys, seedreg\n"
+                 "n = sum(1 for _ in seedreg.Registry(sys.argv[1]).export())\n"
+                 "print(n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)", big],
+                capture_output=True, text=True, check=True)
+            count, peak_kib = map(int, probe.stdout.split())
+            print(f"  export of {count:,} runs: peak RSS {peak_kib / 1024:.0f} MiB (target < 200 MiB) "
+                  f"{verdict(peak_kib < 200 * 1024)}")
+
+
+if __name__ == "__main__":
+    main()
