@@ -9,47 +9,18 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
-import uuid
-from datetime import timedelta
 from pathlib import Path
 
 from _common import PYTHON, alternating, verdict
-from sqlalchemy import insert, select
-
-import seedreg
-from seedreg.db import engines
-from seedreg.db.models import FingerprintRow, Param, RunRow, Tag
+from startup_and_reads import build
 
 RUNS = 10_000
-
-
-def build(db: str) -> None:
-    """One real run, then its rows cloned under new ids: a registry of RUNS runs."""
-    with seedreg.run("template", seed=1, params={"lr": 0.1, "model": {"depth": 3}}, tags={"stage": "x"}, db=db) as run:
-        run.log("a", run.rng.normal(size=100))
-        run.log("b", run.rng.integers(0, 10, size=50))
-    engine = engines.engine_for(engines.resolve_url(db))
-    with engine.begin() as conn:
-        row = dict(conn.execute(select(RunRow.__table__).where(RunRow.id == run.id)).one()._mapping)
-        fps = [dict(r._mapping) for r in conn.execute(select(FingerprintRow.__table__).where(FingerprintRow.run_id == run.id))]
-        params = [dict(r._mapping) for r in conn.execute(select(Param.__table__).where(Param.run_id == run.id))]
-        tags = [dict(r._mapping) for r in conn.execute(select(Tag.__table__).where(Tag.run_id == run.id))]
-        runs, fp_rows, param_rows, tag_rows = [], [], [], []
-        for i in range(RUNS - 1):
-            new_id = uuid.uuid4().hex
-            runs.append({**row, "id": new_id, "experiment": f"exp{i % 10}", "seed": str(i % 1000),
-                         "started_at": row["started_at"] - timedelta(seconds=i + 1)})
-            fp_rows += [{**fp, "run_id": new_id} for fp in fps]
-            param_rows += [{**p, "run_id": new_id} for p in params]
-            tag_rows += [{**t, "run_id": new_id} for t in tags]
-        for table, rows in ((RunRow, runs), (FingerprintRow, fp_rows), (Param, param_rows), (Tag, tag_rows)):
-            conn.execute(insert(table), rows)
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         db = str(Path(tmp) / "bench.db")
-        build(db)
+        build(db, RUNS)
         env = {"SEEDREG_DB": db}
         listing, baseline = alternating(
             [PYTHON, "-m", "seedreg", "list", "--limit", "20"],

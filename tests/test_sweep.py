@@ -45,7 +45,8 @@ def write(path: Path, text: str) -> Path:
 
 
 def sweep(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    return seedreg_cli("sweep", *args, cwd=cwd, env=env)
+    """``seedreg sweep`` as a subprocess; the logs it keeps of failed seeds go below the test's folder."""
+    return seedreg_cli("sweep", *args, cwd=cwd, env={"TMPDIR": str(cwd), **(env or {})})
 
 
 def test_every_root_block_takes_the_sweeps_seed_and_every_run_gets_its_tags(tmp_path: Path, backend):
@@ -75,7 +76,8 @@ def test_every_root_block_takes_the_sweeps_seed_and_every_run_gets_its_tags(tmp_
     assert data["groups"] == json.loads(invoke("seeds", "--sweep", sweep_id[:8], "--json").stdout)
     # the sweep sets its three variables and nothing else (no thread variables)
     child_env = json.loads((tmp_path / "env-1.json").read_text())
-    added = {k: v for k, v in child_env.items() if os.environ.get(k) != v}
+    parent = {**os.environ, "TMPDIR": str(tmp_path)}  # what the sweep process itself was given
+    added = {k: v for k, v in child_env.items() if parent.get(k) != v}
     assert set(added) == {"SEEDREG_SWEEP", "SEEDREG_SWEEP_SEED", "SEEDREG_SWEEP_DB"}
     assert added["SEEDREG_SWEEP_DB"] == backend_url(backend) and added["SEEDREG_SWEEP_SEED"] == "1"
 
@@ -194,11 +196,13 @@ SLOW = """
 """
 
 
-def _interrupt(tmp_path: Path, ignore: str) -> tuple[int, float, list[int], str]:
+def _interrupt(tmp_path: Path, ignore: str, *where: str) -> tuple[int, float, list[int], str]:
+    """Start a sweep of three endless seeds two at a time (``where``: --jobs 2, or a Dask cluster of two
+    workers), Ctrl-C it once two run: its exit code, how long it took to end, the pids it started, stderr."""
     write(tmp_path / "slow.py", SLOW.format(ignore=ignore))
-    sweeper = subprocess.Popen([sys.executable, "-m", "seedreg", "sweep", "--seeds", "3", "--jobs", "2", "--",
-                                sys.executable, "slow.py"], cwd=tmp_path, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    sweeper = subprocess.Popen([sys.executable, "-m", "seedreg", "sweep", "--seeds", "3", *(where or ("--jobs", "2")),
+                                "--", sys.executable, "slow.py"], cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(tmp_path)})
     deadline = time.monotonic() + 60
     while len(list(tmp_path.glob("pids-*"))) < 2:
         assert time.monotonic() < deadline and sweeper.poll() is None, sweeper.communicate()
@@ -355,6 +359,15 @@ def test_dask_sends_a_password_only_through_the_workers_environment(tmp_path: Pa
         assert seedreg.Registry(url).runs(experiment="swept", tags=[f"seedreg.sweep={json.loads(done.stdout)['sweep']}"])
     finally:
         engines.forget(secret)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_seeds_on_dask_workers_too(tmp_path: Path, cluster):
+    code, seconds, pids, err = _interrupt(tmp_path, "", "--dask", cluster.scheduler_address)
+    assert code == 130, err
+    assert seconds < 9 and _gone(pids)
+    runs = seedreg.Registry().runs(experiment="slow", limit=None)
+    assert sorted(r.seed for r in runs) == [0, 1] and {r.status for r in runs} == {"interrupted"}  # seed 2 never ran
 
 
 def test_dask_without_distributed_is_one_line_exit_2(tmp_path: Path):

@@ -82,11 +82,15 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Downgrade schema; refused while sweep runs exist (0005 cannot hold them, and editing them would
-    break their chained records)."""
-    sweeps = op.get_bind().exec_driver_sql("SELECT count(*) FROM runs WHERE seed_source = 'sweep'").scalar()
+    """Downgrade schema; refused while sweep runs or results exist (0005 cannot hold them, and
+    editing or dropping them would break their chained records)."""
+    bind = op.get_bind()
+    sweeps = bind.exec_driver_sql("SELECT count(*) FROM runs WHERE seed_source = 'sweep'").scalar()
     if sweeps:
         raise RuntimeError(f"{sweeps} run(s) were recorded by `seedreg sweep`: schema 0005 cannot hold them")
+    results = bind.exec_driver_sql("SELECT count(DISTINCT run_id) FROM results").scalar()
+    if results:  # their chained records cover their results: dropping them would break the audit
+        raise RuntimeError(f"{results} run(s) logged results: schema 0005 cannot hold them")
     _seed_sources(SOURCES_0006, SOURCES_0005)
     op.drop_column('runs', 'invocation')  # SQLite 3.35+ drops a column in place
     op.drop_column('runs', 'notebook')

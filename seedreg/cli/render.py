@@ -296,7 +296,7 @@ def render_comparison(block: Any, left: str = "original", right: str = "replay")
                  + ("" if status["identical"] else f" -> {status['replay']}"))
     for change in data["environment"]:
         lines.append(f"    changed {change['field']}: {change['original']} -> {change['replay']}")
-    for change in data.get("params", ()):
+    for change in data["params"]:
         lines.append(f"    changed param {change['name']}: {json.dumps(change['original'])} -> {json.dumps(change['replay'])}")
     lines += [f"  note: {note}" for note in data["notes"]]
     return lines

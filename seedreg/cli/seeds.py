@@ -9,8 +9,7 @@ from typing import Any
 
 import click
 
-from seedreg.cli.options import CliError, db_option, output_options
-from seedreg.registry.facade import Registry
+from seedreg.cli.options import CliError, db_option, open_registry, output_options
 
 #: Tables show a group's params in at most this many characters.
 PARAMS_CHARS = 40
@@ -139,7 +138,7 @@ def seeds(experiments: tuple[str, ...], named: tuple[str, ...], by: tuple[str, .
     min and max over its finite values. Outputs that differ between runs with the same params, seed,
     spawn key, script and environment are listed as nondeterministic.
     """
-    registry = Registry(db, readonly=True)
+    registry = open_registry(db, readonly=True)
     experiments += named
     options: dict[str, Any] = {"by": by or None, "results": results, "sweep": sweep, "split_code": split_code}
     if vs:
@@ -206,7 +205,7 @@ def sweep(spec: str | None, jobs: int | None, dask: str | None, retry: str | Non
     chosen = parse(spec) if spec is not None else []
     if spec is not None and spec.strip().startswith("random:"):
         click.echo("seeds: " + " ".join(map(str, chosen)), err=True)
-    result = Registry(db).sweep(Plan(command, chosen, spec or "", jobs, dask, retry), _Progress())
+    result = open_registry(db).sweep(Plan(command, chosen, spec or "", jobs, dask, retry), _Progress())
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
     else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from seedreg.db import keyvalues
 from seedreg.records import result_json
 
 #: The longest exact text a result keeps (an int of more digits is logged, not kept as a result).
@@ -49,12 +50,8 @@ def encode(value: Any) -> tuple[str, str, float | None] | None:
 
 def decode(value_type: str, text: str) -> Any:
     """The value :func:`encode` was given (a Python number, or a NumPy scalar of the recorded dtype)."""
-    if value_type == "bool":
-        return text == "true"
-    if value_type == "int":
-        return int(text)
-    if value_type == "float":
-        return float(text)
+    if value_type in ("bool", "int", "float"):  # Python numbers: stored as params store them
+        return keyvalues.decode(value_type, text)
     import numpy as np
 
     dtype = np.dtype(value_type)

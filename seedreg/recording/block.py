@@ -9,7 +9,7 @@ import traceback
 import uuid
 import warnings
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from seedreg import integrations
 from seedreg.db import engines, keyvalues, scalars
@@ -79,7 +79,7 @@ class Run:
         self._recorder: Recorder | None = None
         self._saved: global_state.GlobalState | None = None
         self._started = 0.0
-        self._rng_initial: dict[str, Any] = {}
+        self._rng_initial: Mapping[str, Any] = {}
         self._seeders = library_seeders.Applied()
         #: (seed, original run id, session) when a caller replays one run directly (the pytest plugin).
         self._replaying: tuple[codec.Seed, str, str | None] | None = None
@@ -196,7 +196,7 @@ class Run:
             raise failure
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> Literal[False]:
         duration = time.perf_counter() - self._started
         assert self._saved is not None and self._recorder is not None and self.rng is not None
         try:

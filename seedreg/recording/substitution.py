@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -69,10 +70,10 @@ def sweep() -> Swept | None:
     return Swept(sweep_id, replace(seed, source="sweep"))
 
 
-_originals: dict[tuple[str, str], list[Any]] = {}
+_originals: dict[tuple[str, str], Sequence[Any]] = {}
 
 
-def original_roots(engine: Engine, root_id: str) -> list[Any]:
+def original_roots(engine: Engine, root_id: str) -> Sequence[Any]:
     """The original process's root blocks, in order (read once per replayed process)."""
     key = (str(engine.url), root_id)
     if key not in _originals:

@@ -73,10 +73,10 @@ class BlockComparison:
                 "replay": self.replay.status if self.replay else None,
             },
             "environment": [{"field": f, "original": a, "replay": b} for f, a, b in self.environment],
+            # params the replayed code passed differently (reported like the environment, never a difference)
+            "params": [{"name": n, "original": json_safe(a), "replay": json_safe(b)} for n, a, b in self.params],
             "notes": self.notes,
         }
-        if self.params:  # params the replayed code passed differently (reported, never a difference)
-            data["params"] = [{"name": n, "original": json_safe(a), "replay": json_safe(b)} for n, a, b in self.params]
         if any(r is not None and r.notebook for r in (self.original, self.replay)):  # notebook runs: their cells
             data["cell"] = {side: r.notebook["cell"] if r is not None and r.notebook else None
                             for side, r in (("original", self.original), ("replay", self.replay))}

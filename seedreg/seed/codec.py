@@ -1,14 +1,7 @@
 """Seeds as values: validating what a user passes, and the stored text form (no NumPy at import).
 
 A seed is an int in ``[0, 2**128)``, a sequence of such ints, a ``numpy.random.SeedSequence``
-or None (fresh OS entropy, recorded). How each global state is seeded (DESIGN §1):
-
-- legacy ``np.random``: ``np.random.seed(seed)`` when it accepts the seed unchanged (an int
-  or a sequence of ints below ``2**32``), so classic streams are reproduced exactly; otherwise
-  ``MT19937(SeedSequence(...))``, and always so for a SeedSequence;
-- ``run.rng``: ``np.random.default_rng(seed)``;
-- ``random``: ``random.seed(seed)`` for an int seed; for a sequence or SeedSequence seed, the
-  128-bit int ``SeedSequence(...).generate_state(4, uint32)`` read as little-endian words.
+or None (fresh OS entropy, recorded). How a seed is applied is :mod:`seedreg.seed.global_state`'s.
 """
 
 from __future__ import annotations

@@ -26,6 +26,8 @@ from seedreg.sweep.local import GRACE_SECONDS, Interrupted
 TAIL_BYTES = 64 * 1024
 #: Process groups of the seeds each worker process runs now, by sweep id (read by :func:`signal_sweep`).
 _RUNNING: dict[str, set[int]] = {}
+#: Sweeps stopped (Ctrl-C): their seeds not started yet on this worker process do not start.
+_STOPPED: set[str] = set()
 
 
 def client_for(address: str) -> Any:
@@ -76,7 +78,8 @@ def run_dask(client: Any, command: Sequence[str], cwd: str, environments: Mappin
                 returncode, tail = future.result()
             except Exception as error:  # the worker died, or the task could not run there
                 returncode, tail = -1, f"seedreg sweep: the task failed on its worker: {error}\n".encode()
-            done(futures[future], returncode, tail)
+            if returncode is not None:
+                done(futures[future], returncode, tail)
     except KeyboardInterrupt:
         for number, seconds in ((signal.SIGINT, GRACE_SECONDS), (signal.SIGTERM, GRACE_SECONDS), (signal.SIGKILL, 5.0)):
             client.run(signal_sweep, sweep_id, int(number))
@@ -85,15 +88,19 @@ def run_dask(client: Any, command: Sequence[str], cwd: str, environments: Mappin
                 time.sleep(0.05)
             if all(future.done() for future in pending):
                 break
-        returncodes = {futures[f]: f.result()[0] for f in pending if f.status == "finished"}
+        returncodes = {futures[f]: f.result()[0] for f in pending
+                       if f.status == "finished" and f.result()[0] is not None}
         client.cancel(list(pending))
         raise Interrupted(returncodes) from None
 
 
-def run_seed(command: list[str], cwd: str, env: dict[str, str], sweep_id: str) -> tuple[int, bytes]:
-    """On a worker: run one seed's command in its own process group; (exit code, the output's tail)."""
+def run_seed(command: list[str], cwd: str, env: dict[str, str], sweep_id: str) -> tuple[int | None, bytes]:
+    """On a worker: run one seed's command in its own process group; (exit code, the output's tail), or
+    (None, b"") when the sweep was stopped before this seed started."""
     from seedreg.db.engines import SWEEP_DB_ENV
 
+    if sweep_id in _STOPPED:
+        return None, b""
     full = {**os.environ, **env}
     full[SWEEP_DB_ENV] = _with_password(env[SWEEP_DB_ENV])
     if not Path(cwd).is_dir():
@@ -114,7 +121,9 @@ def run_seed(command: list[str], cwd: str, env: dict[str, str], sweep_id: str) -
 
 
 def signal_sweep(sweep_id: str, number: int) -> int:
-    """On each worker (``client.run``): signal the process groups of this sweep's seeds; how many."""
+    """On each worker (``client.run``): stop this sweep's seeds from starting and signal the process groups
+    of those running; how many."""
+    _STOPPED.add(sweep_id)
     groups = list(_RUNNING.get(sweep_id, ()))
     for group in groups:
         try:

@@ -48,6 +48,7 @@ def setup_collectors(item: pytest.Item, seed_of: Callable[[Any], list[int]]) -> 
             with Isolated(seed_of(collector)):
                 state.setup(collector)  # type: ignore[arg-type]  # it sets up a node's chain: any node
 
+
 def teardown_item(item: pytest.Item) -> BaseException | None:
     """Tear down the item's own fixtures and xunit functions (not its collectors); the error, if any."""
     try:
