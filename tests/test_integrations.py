@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import backend_url, invoke
 from sqlalchemy.engine import make_url
 
 import seedreg
 from seedreg.db import engines
 from seedreg.integrations.mlflow import tag_key
-from tests.helpers import backend_url, invoke
 
 
 @pytest.fixture(scope="session")

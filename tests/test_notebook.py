@@ -19,9 +19,10 @@ import pytest
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
+from helpers import invoke  # noqa: E402
+
 import seedreg  # noqa: E402
 from seedreg.notebook import cells  # noqa: E402
-from tests.helpers import invoke  # noqa: E402
 
 IMPORTS = "import numpy as np\nimport seedreg"
 #: One cell opening two blocks, then a cell opening a third: "two blocks in two cells" and the

@@ -48,14 +48,17 @@ class Group(click.Group):
         sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: click.Context) -> Any:
-        from sqlalchemy.exc import DBAPIError
-
         try:
             return super().invoke(ctx)
         except SeedregError as error:
             raise CliError(str(error), error.exit_code) from None
-        except DBAPIError as error:
-            raise CliError(f"database error: {str(error.orig or error).splitlines()[0]}") from None
+        except Exception as error:
+            if "sqlalchemy" in sys.modules:  # only a command that opened a database can raise its errors
+                from sqlalchemy.exc import DBAPIError
+
+                if isinstance(error, DBAPIError):
+                    raise CliError(f"database error: {str(error.orig or error).splitlines()[0]}") from None
+            raise
 
 
 def _db_or_root(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
