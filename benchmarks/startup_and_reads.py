@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import argparse
 import sqlite3
-import statistics
 import subprocess
 import tempfile
-import time
 import uuid
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
-from _common import PYTHON, alternating, verdict
+from _common import PYTHON, alternating, call_seconds, verdict
 from sqlalchemy import insert, select
 
 import seedreg
@@ -54,15 +51,6 @@ def build(db: str, runs: int) -> None:
         with engine.begin() as conn:
             for table, rows in batch.items():
                 conn.execute(insert(table), rows)
-
-
-def best(work: Callable[[], object], repeat: int = 5) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def raw_fetch(path: str, where: str = "", args: tuple = ()) -> int:
@@ -104,15 +92,15 @@ def main() -> None:
 
         registry = seedreg.Registry(db)
         registry.runs(limit=1)  # open the engine outside the timing
-        floor = best(lambda: raw_fetch(db))
-        took = best(lambda: registry.runs(limit=None))
+        floor = call_seconds(lambda: raw_fetch(db))
+        took = call_seconds(lambda: registry.runs(limit=None))
         line(f"Registry.runs(limit=None), {options.runs:,} runs", took, floor, 3 * floor)
         print(f"    ratio {took / floor:.2f}x")
-        floor = best(lambda: raw_fetch(db, "WHERE runs.seed = ?", ("101",)))
-        took = best(lambda: registry.runs(seed=101, limit=None))
+        floor = call_seconds(lambda: raw_fetch(db, "WHERE runs.seed = ?", ("101",)))
+        took = call_seconds(lambda: registry.runs(seed=101, limit=None))
         line("Registry.runs(seed=101, limit=None)", took, floor, 3 * floor)
-        took = best(lambda: sum(1 for _ in registry.export()), repeat=3)
-        floor = best(lambda: raw_fetch(db), repeat=3)
+        took = call_seconds(lambda: sum(1 for _ in registry.export()), repeat=3)
+        floor = call_seconds(lambda: raw_fetch(db), repeat=3)
         line("export of every run", took, floor, 3 * floor)
         print(f"    ratio {took / floor:.2f}x")
 

@@ -13,7 +13,6 @@ import math
 from typing import Any
 
 from seedreg.db import keyvalues
-from seedreg.records import result_json
 
 #: The longest exact text a result keeps (an int of more digits is logged, not kept as a result).
 MAX_TEXT = 64
@@ -62,9 +61,7 @@ def decode(value_type: str, text: str) -> Any:
 
 def num(value_type: str, text: str) -> float | None:
     """The ``num`` column of a stored result (the finite value as a float)."""
-    if value_type.endswith("b1") or value_type == "bool":
-        return 1.0 if text == "true" else 0.0
-    return _finite(float(text) if value_type == "float" or value_type[1:2] == "f" else int(text))
+    return _finite(value(value_type, text))
 
 
 def value(value_type: str, text: str) -> bool | int | float:
@@ -74,11 +71,6 @@ def value(value_type: str, text: str) -> bool | int | float:
     if value_type == "float" or value_type[1:2] == "f":
         return float(text)
     return int(text)
-
-
-def to_json(value_type: str, text: str) -> Any:
-    """A result as JSON: numbers as numbers (float32 widened), booleans, NaN/±inf as "nan"/"inf"/"-inf"."""
-    return result_json(value(value_type, text))
 
 
 def _finite(number: float | int) -> float | None:
