@@ -64,6 +64,7 @@ def test_filter_through_the_form_then_click_into_a_run(browser, base: str, demo:
     by_css(browser, 'input[name="status"][value="completed"]')[0].click()
     by_css(browser, 'input[name="param"]')[-1].send_keys("lr=0.3")
     by_css(browser, "#apply")[0].click()
+    wait_for_url(browser, lambda url: "?" in url)  # the click navigates: read the URL once it has
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(browser.current_url).query)
     assert query == {"experiment": ["sweep"], "status": ["completed"], "param": ["lr=0.3"]}  # empty fields left out
     rows = by_css(browser, "#runs tbody tr")
@@ -72,8 +73,15 @@ def test_filter_through_the_form_then_click_into_a_run(browser, base: str, demo:
     link = by_css(browser, "#runs tbody tr td a.id")[0]
     wanted = link.get_attribute("href").rsplit("/", 1)[1]
     link.click()
+    wait_for_url(browser, lambda url: "/runs/" in url)
     assert browser.current_url == f"{base}/runs/{wanted}"
     assert wanted in by_css(browser, "h1")[0].text and "lr" in browser.page_source
+
+
+def wait_for_url(driver, arrived) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 10).until(lambda d: arrived(d.current_url))
 
 
 def wait_for_text(driver, selector: str, text: str) -> None:
