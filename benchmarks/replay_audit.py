@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 import seedreg
 from seedreg.db import engines
-from seedreg.db.models import ChainHead, ChainLink, FingerprintRow, Param, RunRow, Tag
+from seedreg.db.tables import chain_head_table, chain_table, fingerprint_table, param_table, run_table, tag_table
 from seedreg.integrity import chain
 
 AUDIT_RUNS = 100_000
@@ -65,30 +65,30 @@ def build_audit_registry(db: str) -> None:
         run.log("b", run.rng.integers(0, 10, size=50))
     engine = engines.engine_for(engines.resolve_url(db))
     with engine.begin() as conn:
-        row = dict(conn.execute(select(RunRow.__table__).where(RunRow.id == run.id)).one()._mapping)
+        row = dict(conn.execute(select(run_table).where(run_table.c.id == run.id)).one()._mapping)
         children = {
-            table: [dict(r._mapping) for r in conn.execute(select(table.__table__).where(table.run_id == run.id))]
-            for table in (FingerprintRow, Param, Tag)
+            table: [dict(r._mapping) for r in conn.execute(select(table).where(table.c.run_id == run.id))]
+            for table in (fingerprint_table, param_table, tag_table)
         }
-        conn.execute(ChainLink.__table__.delete())
-        batch: dict = {RunRow: [], FingerprintRow: [], Param: [], Tag: []}
+        conn.execute(chain_table.delete())
+        batch: dict = {run_table: [], fingerprint_table: [], param_table: [], tag_table: []}
         for i in range(AUDIT_RUNS - 1):
             new_id = uuid.uuid4().hex
-            batch[RunRow].append({**row, "id": new_id, "seed": str(i), "ended_at": row["ended_at"] + timedelta(seconds=i + 1)})
+            batch[run_table].append({**row, "id": new_id, "seed": str(i), "ended_at": row["ended_at"] + timedelta(seconds=i + 1)})
             for table, rows in children.items():
                 batch[table] += [{**r, "run_id": new_id} for r in rows]
-        for table in (RunRow, FingerprintRow, Param, Tag):
-            conn.execute(table.__table__.insert(), batch[table])
+        for table in (run_table, fingerprint_table, param_table, tag_table):
+            conn.execute(table.insert(), batch[table])
         records = chain.load_records(conn)
-        ids = [r.id for r in conn.execute(select(RunRow.id).order_by(RunRow.ended_at, RunRow.id))]
+        ids = [r.id for r in conn.execute(select(run_table.c.id).order_by(run_table.c.ended_at, run_table.c.id))]
         links, previous = [], ""
         for seq, run_id in enumerate(ids, start=1):
             digest = chain.digest_of(records[run_id])
             previous = chain.link_digest(previous, digest)
             links.append({"seq": seq, "run_id": run_id, "record_digest": digest, "link_digest": previous,
                           "record_version": chain.RECORD_VERSION, "imported": False, "linked_at": engines.utcnow()})
-        conn.execute(ChainLink.__table__.insert(), links)
-        conn.execute(ChainHead.__table__.update(), {"count": len(links), "head": previous})
+        conn.execute(chain_table.insert(), links)
+        conn.execute(chain_head_table.update(), {"count": len(links), "head": previous})
 
 
 def audit_speed(tmp: Path) -> None:

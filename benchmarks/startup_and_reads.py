@@ -13,6 +13,7 @@ Run: ``python benchmarks/startup_and_reads.py [--runs 10000] [--export-runs 0]``
 from __future__ import annotations
 
 import argparse
+import compileall
 import sqlite3
 import subprocess
 import tempfile
@@ -25,7 +26,7 @@ from sqlalchemy import insert, select
 
 import seedreg
 from seedreg.db import engines
-from seedreg.db.models import FingerprintRow, Param, RunRow, Tag
+from seedreg.db.tables import fingerprint_table, param_table, run_table, tag_table
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,14 +38,14 @@ def build(db: str, runs: int) -> None:
         run.log("b", run.rng.integers(0, 10, size=50))
     engine = engines.engine_for(engines.resolve_url(db))
     with engine.begin() as conn:
-        row = dict(conn.execute(select(RunRow.__table__).where(RunRow.id == run.id)).one()._mapping)
-        children = {table: [dict(r._mapping) for r in conn.execute(select(table.__table__).where(table.run_id == run.id))]
-                    for table in (FingerprintRow, Param, Tag)}
+        row = dict(conn.execute(select(run_table).where(run_table.c.id == run.id)).one()._mapping)
+        children = {table: [dict(r._mapping) for r in conn.execute(select(table).where(table.c.run_id == run.id))]
+                    for table in (fingerprint_table, param_table, tag_table)}
     for start in range(0, runs - 1, 50_000):
-        batch: dict = {RunRow: [], FingerprintRow: [], Param: [], Tag: []}
+        batch: dict = {run_table: [], fingerprint_table: [], param_table: [], tag_table: []}
         for i in range(start, min(runs - 1, start + 50_000)):
             new_id = uuid.uuid4().hex
-            batch[RunRow].append({**row, "id": new_id, "experiment": f"exp{i % 10}", "seed": str(i % 1000),
+            batch[run_table].append({**row, "id": new_id, "experiment": f"exp{i % 10}", "seed": str(i % 1000),
                                   "started_at": row["started_at"] - timedelta(seconds=i + 1)})
             for table, rows in children.items():
                 batch[table] += [{**r, "run_id": new_id} for r in rows]
@@ -75,6 +76,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--export-runs", type=int, default=0, help="also measure export's peak RSS at this size")
     options = parser.parse_args()
+    # Bytecode as an installed wheel has it (pip compiles at install; an editable checkout under
+    # PYTHONDONTWRITEBYTECODE would otherwise compile every module of seedreg in every process).
+    compileall.compile_dir(str(Path(seedreg.__file__).parent), quiet=1)
     with tempfile.TemporaryDirectory() as tmp:
         db = str(Path(tmp) / "bench.db")
         build(db, options.runs)

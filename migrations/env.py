@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from seedreg.db.models import Base
+from seedreg.db.tables import schema_metadata
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):
@@ -13,7 +13,7 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
 
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
-target_metadata = Base.metadata
+target_metadata = schema_metadata()
 
 
 def _run(connection) -> None:

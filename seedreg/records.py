@@ -2,16 +2,48 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 if TYPE_CHECKING:
     from seedreg.fingerprints.digest import Fingerprint
+
+
+_Record = TypeVar("_Record")
+
+
+def stored(cls: type[_Record], values: dict[str, Any]) -> _Record:
+    """A frozen record of ``cls`` from values read back from the registry, ``values`` naming every field.
+
+    Skips the dataclass ``__init__``, which sets each field through ``object.__setattr__``: for a
+    frozen record of 46 fields that was a third of reading 10,000 runs. The values are the
+    registry's own, already of the field types, so there is nothing to validate.
+    """
+    record = object.__new__(cls)
+    record.__dict__.update(values)
+    return record
+
+
+@contextlib.contextmanager
+def many_records() -> Iterator[None]:
+    """Pause the cyclic garbage collector while thousands of records are built (they hold no cycles).
+
+    Its passes over the growing heap were a quarter of reading 10,000 runs; it runs again after.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def json_safe(value: Any) -> Any:

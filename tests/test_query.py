@@ -230,11 +230,11 @@ def test_the_param_filter_uses_plain_portable_sql(registry):
     from sqlalchemy import select
     from sqlalchemy.dialects import postgresql, sqlite
 
-    from seedreg.db.models import RunRow
+    from seedreg.db.tables import run_table
 
     filters = query.Filters.build(params=["lr=0.1"], tags=["stage=prep"])
-    selective = select(RunRow.id).where(*filters.conditions(lambda: []))
-    common = select(RunRow.id).where(*filters.conditions(lambda: [], frozenset({"param:0", "tag:0"})))
+    selective = select(run_table.c.id).where(*filters.conditions(lambda: []))
+    common = select(run_table.c.id).where(*filters.conditions(lambda: [], frozenset({"param:0", "tag:0"})))
     for dialect in (sqlite.dialect(), postgresql.dialect()):
         sql = str(selective.compile(dialect=dialect)).lower()
         assert "json" not in sql and "in (select params.run_id" in sql and "tags.text" in sql, sql

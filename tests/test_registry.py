@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import uuid
 from datetime import datetime, timedelta
@@ -305,17 +306,43 @@ def test_runs_refuses_bad_filters(backend):
         registry.runs(limit=-1)
 
 
-@pytest.mark.slow  # 505 runs
-def test_more_runs_than_one_batch(backend):
-    # params, tags and fingerprints are read in batches of ids: every run keeps its own
+def test_every_run_reads_the_same_whole_record_by_page_and_by_filter(backend, tmp_path: Path):
+    # More runs than one id lookup (LOOKUP): a page reads children by ids, limit=None by the filter.
+    from dataclasses import fields, replace
+
+    from synthetic import line, verdict
+
+    from seedreg.db.lookups import LOOKUP
+    from seedreg.records import RunRecord
+
     url = backend_url(backend)
-    for seed in range(505):
-        with seedreg.run("batch", seed=seed, params={"i": seed}, db=url) as run:
-            run.log("seed", seed)
-    runs = seedreg.Registry(url).runs(limit=0)
-    assert len(runs) == 505
-    assert all(r.params == {"i": r.seed} for r in runs)
-    assert all(r.fingerprints["seed"] == seedreg.fingerprint(r.seed) for r in runs)
+    count = 2 * LOOKUP + 7
+    start = datetime(2026, 1, 1, 12)
+    ids = [uuid.uuid4().hex for _ in range(count)]
+    lines = [line(id=run_id, seed=str(i), started=start + timedelta(seconds=i), params={"i": i, "lr": 0.5},
+                  tags={"n": {"i": i}}, outputs=("a", "b") if i % 3 else ("a",), status="failed" if i % 7 == 0 else "completed",
+                  replays=[verdict(run_id, None, "different", created=datetime(2026, 2, 1)),
+                           verdict(run_id, None, "identical", session="t" * 32, created=datetime(2026, 2, 2))]
+                  if i % 5 == 0 else None)
+             for i, run_id in enumerate(ids)]
+    registry = seedreg.Registry(url)
+    assert registry.import_(lines).imported == count
+    every = registry.runs(limit=None)
+    paged = registry.runs(limit=count)
+    assert len(every) == count and every == paged
+    for i, run in enumerate(reversed(every)):
+        assert run.id == ids[i] and run.seed == i and run.params == {"i": i, "lr": 0.5} and run.tags == {"n.i": i}
+        assert list(run.fingerprints) == (["a", "b"] if i % 3 else ["a"])
+        assert run.status == ("failed" if i % 7 == 0 else "completed")
+        assert run.last_verdict == ("identical" if i % 5 == 0 else None)
+        assert set(vars(run)) == {f.name for f in fields(RunRecord)} and replace(run) == run  # every field set
+    assert registry.get(ids[5]) == replace(every[-6], environment=registry.get(ids[5]).environment)
+    exported = list(registry.export())
+    assert [json.loads(text)["run"]["id"] for text in exported] == ids
+    copy = seedreg.Registry(tmp_path / "copy.db")
+    assert copy.import_(exported).imported == count
+    assert copy.runs(limit=None) == every
+    assert copy.audit().ok
 
 
 def test_last_is_the_newest_original_run(registry_path: Path):

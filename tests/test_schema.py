@@ -15,7 +15,7 @@ from sqlalchemy import create_engine
 
 import seedreg
 from seedreg.db import schema
-from seedreg.db.models import Base
+from seedreg.db.tables import schema_metadata
 
 
 def script_directory() -> ScriptDirectory:
@@ -43,7 +43,7 @@ def test_a_new_database_is_created_at_head_and_matches_the_models(registry_path:
         pass
     engine = create_engine(f"sqlite:///{registry_path}")
     with engine.connect() as conn:
-        diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        diffs = compare_metadata(MigrationContext.configure(conn), schema_metadata())
     assert diffs == []
     version = sqlite3.connect(registry_path).execute("SELECT version_num FROM alembic_version").fetchone()
     assert version == (schema.HEAD,)

@@ -54,7 +54,7 @@ def listed(column: str, values: Sequence[str]) -> str:
 
 
 def equalities(column: str, values: Sequence[str]) -> str:
-    """The 0005 form: ``column = 'a' OR column = 'b'`` (``seedreg.db.models.one_of``)."""
+    """The 0005 form: ``column = 'a' OR column = 'b'`` (``seedreg.db.tables.one_of``)."""
     return " OR ".join(f"{column} = '{v}'" for v in values)
 
 

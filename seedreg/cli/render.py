@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Iterable, Sequence
@@ -108,6 +107,8 @@ def render(rows: Sequence[Sequence[Any]], headers: Sequence[str], fmt: str = "ta
         return json.dumps([dict(zip(headers, row)) for row in rows], indent=2, default=str)
     cells = [[_cell(value, fmt) for value in row] for row in rows]
     if fmt == "csv":
+        import csv  # only CSV output needs it
+
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(headers)

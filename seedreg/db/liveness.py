@@ -75,9 +75,9 @@ FIELDS = ("id", "status", "hostname", "pid", "process_started", "heartbeat_at")
 
 def columns() -> list[Any]:
     """The ``runs`` columns of :data:`FIELDS`, to select with whatever else a reader needs."""
-    from seedreg.db.models import RunRow
+    from seedreg.db.tables import run_table
 
-    return [RunRow.__table__.c[name] for name in FIELDS]
+    return [run_table.c[name] for name in FIELDS]
 
 
 def crashed_among(rows: Iterable[Any]) -> set[str]:
@@ -90,9 +90,9 @@ def crashed_ids(conn: Connection, run_ids: Sequence[str] | None = None) -> list[
     """Runs still marked running (of ``run_ids``, or all) whose process has died: shown as crashed."""
     from sqlalchemy import select
 
-    from seedreg.db.models import RunRow
+    from seedreg.db.tables import run_table
 
-    query = select(*columns()).where(RunRow.status == "running")
+    query = select(*columns()).where(run_table.c.status == "running")
     if run_ids is not None:
-        query = query.where(RunRow.id.in_(run_ids))
+        query = query.where(run_table.c.id.in_(run_ids))
     return sorted(crashed_among(conn.execute(query)))

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from seedreg.db import liveness
-from seedreg.db.models import ChainHead, ChainLink, RunRow
+from seedreg.db.tables import chain_head_table, chain_table, run_table
 from seedreg.db.vocabulary import CLOSED
 from seedreg.integrity import chain
 from seedreg.integrity.results_check import edited_results
@@ -111,15 +111,15 @@ def audit(
 ) -> AuditReport:
     """Check the whole registry (or only ``run_ids`` and their links) against its chain."""
     report = AuditReport(expect_head=expect_head)
-    head = conn.execute(select(ChainHead.count, ChainHead.head).where(ChainHead.id == 1)).one_or_none()
+    head = conn.execute(select(chain_head_table.c["count"], chain_head_table.c.head).where(chain_head_table.c.id == 1)).one_or_none()
     if head is not None:
         report.count, report.head = head[0], head[1]
     ids = None if run_ids is None else list(run_ids)
     whole = ids is None
-    columns = select(RunRow.deleted_at, RunRow.deleted_reason, *liveness.columns())
-    rows = {row.id: row for row in conn.execute(columns if ids is None else columns.where(RunRow.id.in_(ids)))}
-    links_q = select(ChainLink.__table__).order_by(ChainLink.seq)
-    links = conn.execute(links_q if ids is None else links_q.where(ChainLink.run_id.in_(ids))).all()
+    columns = select(run_table.c.deleted_at, run_table.c.deleted_reason, *liveness.columns())
+    rows = {row.id: row for row in conn.execute(columns if ids is None else columns.where(run_table.c.id.in_(ids)))}
+    links_q = select(chain_table).order_by(chain_table.c.seq)
+    links = conn.execute(links_q if ids is None else links_q.where(chain_table.c.run_id.in_(ids))).all()
     records = chain.load_records(conn, ids)
     linked = {link.run_id for link in links if link.kind == "record"}
     tombstoned = {link.run_id for link in links if link.kind == "tombstone"}
@@ -170,17 +170,17 @@ def audit(
 def _links_before(conn: Connection, links: Sequence[Any]) -> dict[int, str]:
     """The link digest of the link just before each of ``links``, by its seq."""
     seqs = [link.seq - 1 for link in links if link.seq > 1]
-    return dict(conn.execute(select(ChainLink.seq, ChainLink.link_digest).where(ChainLink.seq.in_(seqs))).all())
+    return dict(conn.execute(select(chain_table.c.seq, chain_table.c.link_digest).where(chain_table.c.seq.in_(seqs))).all())
 
 
 def _check_anchor(conn: Connection, expect_head: str, report: AuditReport) -> None:
     """The anchored head must still be a link, and everything up to it must verify."""
     wanted = expect_head if ":" in expect_head else f"blake3:{expect_head}"
-    seq = conn.execute(select(ChainLink.seq).where(ChainLink.link_digest == wanted)).scalar()
+    seq = conn.execute(select(chain_table.c.seq).where(chain_table.c.link_digest == wanted)).scalar()
     if seq is None:
         report.findings.append(Finding("anchor", None, f"the anchored head {expect_head} is not a link of this chain"))
         return
-    linked_seq = dict(conn.execute(select(ChainLink.run_id, func.min(ChainLink.seq)).group_by(ChainLink.run_id)).all())
+    linked_seq = dict(conn.execute(select(chain_table.c.run_id, func.min(chain_table.c.seq)).group_by(chain_table.c.run_id)).all())
     early = [f for f in report.findings if f.run_id is None or linked_seq.get(f.run_id, seq + 1) <= seq]
     if early:
         report.findings.append(

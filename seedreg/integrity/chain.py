@@ -20,7 +20,16 @@ from sqlalchemy import BindParameter, Connection, bindparam, select
 
 from seedreg.db import bulk
 from seedreg.db.engines import utcnow
-from seedreg.db.models import ChainHead, ChainLink, Environment, FingerprintRow, Param, Result, RunRow, Tag
+from seedreg.db.tables import (
+    chain_head_table,
+    chain_table,
+    environment_table,
+    fingerprint_table,
+    param_table,
+    result_table,
+    run_table,
+    tag_table,
+)
 from seedreg.integrity import record_v1
 from seedreg.records import ENVIRONMENT_FIELDS, environment_record
 
@@ -86,24 +95,24 @@ def _statements(by: str) -> tuple[Any, Any, Any, Any, Any]:
     """The queries of :func:`load_records`, built once (closing a run uses them every time): of
     ``"all"`` runs, the runs of a list of ``"ids"``, or ``"one"`` run (a plain ``=``: no IN list to render)."""
     runs_q = select(
-        *(RunRow.__table__.c[name] for name in (*RECORD_FIELDS_V1, *RUN_FIELDS_V2)),
-        *(Environment.__table__.c[name].label(f"env_{name}") for name in ENVIRONMENT_FIELDS),
-    ).join(Environment, Environment.id == RunRow.environment_id, isouter=True)
-    param_q = select(Param.run_id, Param.key, Param.value_type, Param.text)
-    tag_q = select(Tag.run_id, Tag.key, Tag.value_type, Tag.text)
-    fp_q = select(FingerprintRow.run_id, *(FingerprintRow.__table__.c[name] for name in FP_FIELDS_V1))
-    result_q = select(Result.run_id, Result.name, Result.value_type, Result.text)
+        *(run_table.c[name] for name in (*RECORD_FIELDS_V1, *RUN_FIELDS_V2)),
+        *(environment_table.c[name].label(f"env_{name}") for name in ENVIRONMENT_FIELDS),
+    ).join(environment_table, environment_table.c.id == run_table.c.environment_id, isouter=True)
+    param_q = select(param_table.c.run_id, param_table.c.key, param_table.c.value_type, param_table.c.text)
+    tag_q = select(tag_table.c.run_id, tag_table.c.key, tag_table.c.value_type, tag_table.c.text)
+    fp_q = select(fingerprint_table.c.run_id, *(fingerprint_table.c[name] for name in FP_FIELDS_V1))
+    result_q = select(result_table.c.run_id, result_table.c.name, result_table.c.value_type, result_table.c.text)
     if by != "all":
         key: BindParameter[Any] = bindparam("ids", expanding=True) if by == "ids" else bindparam("id")
 
         def match(column: Any) -> Any:
             return column.in_(key) if by == "ids" else column == key
 
-        runs_q = runs_q.where(match(RunRow.id))
-        param_q = param_q.where(match(Param.run_id))
-        tag_q = tag_q.where(match(Tag.run_id))
-        fp_q = fp_q.where(match(FingerprintRow.run_id))
-        result_q = result_q.where(match(Result.run_id))
+        runs_q = runs_q.where(match(run_table.c.id))
+        param_q = param_q.where(match(param_table.c.run_id))
+        tag_q = tag_q.where(match(tag_table.c.run_id))
+        fp_q = fp_q.where(match(fingerprint_table.c.run_id))
+        result_q = result_q.where(match(result_table.c.run_id))
     return runs_q, param_q, tag_q, fp_q, result_q
 
 
@@ -180,7 +189,7 @@ def append(conn: Connection, run_id: str, *, digest: str | None = None, imported
            "record_version": version, "imported": imported, "linked_at": utcnow()}
     if kind != "record":  # "record" is the column's server default (migration 0002 predates the column)
         row["kind"] = kind
-    conn.execute(ChainLink.__table__.insert(), row)
+    conn.execute(chain_table.insert(), row)
     conn.execute(_head_update(), {"count": seq, "head": link})
     return link
 
@@ -193,12 +202,12 @@ def lock_head(conn: Connection) -> Any:
 
 @functools.lru_cache(maxsize=1)
 def _head_for_update() -> Any:
-    return select(ChainHead.count, ChainHead.head).where(ChainHead.id == 1).with_for_update()
+    return select(chain_head_table.c["count"], chain_head_table.c.head).where(chain_head_table.c.id == 1).with_for_update()
 
 
 @functools.lru_cache(maxsize=1)
 def _head_update() -> Any:
-    return ChainHead.__table__.update().where(ChainHead.__table__.c.id == 1)
+    return chain_head_table.update().where(chain_head_table.c.id == 1)
 
 
 def extend(conn: Connection, links: Sequence[tuple[str, str, str, int]], *, imported: bool = False) -> str:
@@ -212,7 +221,7 @@ def extend(conn: Connection, links: Sequence[tuple[str, str, str, int]], *, impo
         previous = link_digest(previous, digest)
         rows.append((seq, run_id, kind, digest, previous, version))
     if rows:
-        table = ChainLink.__table__
+        table = chain_table
         # The same flag and time on every link: converted for the driver once.
         tail = bulk.prepared([imported, utcnow()], bulk.preparers(conn.dialect, table, ["imported", "linked_at"]))
         columns = ["seq", "run_id", "kind", "record_digest", "link_digest", "record_version", "imported", "linked_at"]

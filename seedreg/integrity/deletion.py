@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import Engine, select, update
 
 from seedreg.db import engines, liveness
-from seedreg.db.models import RunRow
+from seedreg.db.tables import run_table
 from seedreg.errors import UsageError
 from seedreg.integrity import chain
 
@@ -26,13 +26,13 @@ def delete(engine: Engine, run_id: str, reason: str) -> None:
 
     def work() -> None:
         with engines.write(engine) as conn:
-            row = conn.execute(select(RunRow.deleted_at, *liveness.columns()).where(RunRow.id == run_id)).one()
+            row = conn.execute(select(run_table.c.deleted_at, *liveness.columns()).where(run_table.c.id == run_id)).one()
             if row.deleted_at is not None:
                 raise UsageError(f"run {run_id} is already deleted")
             if row.status == "running" and not liveness.crashed_among([row]):
                 raise UsageError(f"run {run_id} is still running: delete it once it has ended")
             now = engines.utcnow()
-            conn.execute(update(RunRow).where(RunRow.id == run_id).values(deleted_at=now, deleted_reason=reason))
+            conn.execute(update(run_table).where(run_table.c.id == run_id).values(deleted_at=now, deleted_reason=reason))
             chain.append(conn, run_id, digest=chain.tombstone_digest(run_id, now, reason), kind="tombstone")
 
     engines.retrying(work, unreachable=False)

@@ -8,20 +8,20 @@ from collections.abc import Iterator, Sequence
 from sqlalchemy import Connection, and_, select
 
 from seedreg.db import scalars
-from seedreg.db.models import FingerprintRow, Result
+from seedreg.db.tables import fingerprint_table, result_table
 
 
 def edited_results(conn: Connection, run_ids: Sequence[str] | None = None) -> Iterator[tuple[str, str]]:
     """``(run id, message)`` for every result (of ``run_ids``, or all) that no longer matches: an edit."""
     from seedreg.fingerprints.encoding import fingerprint
 
-    query = (select(Result.run_id, Result.name, Result.value_type, Result.text, Result.num,
-                    FingerprintRow.algorithm, FingerprintRow.digest)
-             .join(FingerprintRow, and_(FingerprintRow.run_id == Result.run_id, FingerprintRow.name == Result.name),
+    query = (select(result_table.c.run_id, result_table.c.name, result_table.c.value_type, result_table.c.text, result_table.c.num,
+                    fingerprint_table.c.algorithm, fingerprint_table.c.digest)
+             .join(fingerprint_table, and_(fingerprint_table.c.run_id == result_table.c.run_id, fingerprint_table.c.name == result_table.c.name),
                    isouter=True))
     if run_ids is not None:
-        query = query.where(Result.run_id.in_(list(run_ids)))
-    for row in conn.execute(query.order_by(Result.run_id, Result.name)):
+        query = query.where(result_table.c.run_id.in_(list(run_ids)))
+    for row in conn.execute(query.order_by(result_table.c.run_id, result_table.c.name)):
         where = f"result {row.name!r} of run {row.run_id}"
         try:
             found = fingerprint(scalars.decode(row.value_type, row.text))

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, bindparam
 
 from seedreg import forks
 from seedreg.db import engines, liveness
-from seedreg.db.models import RunRow
+from seedreg.db.tables import run_table
 
 _lock = threading.Lock()
 _open: dict[str, Engine] = {}
@@ -22,7 +22,7 @@ _wake = threading.Event()
 
 def beat(engine: Engine, run_ids: list[str]) -> None:
     """Refresh the heartbeat of these runs now (one short write; failures are ignored)."""
-    table = RunRow.__table__
+    table = run_table
     statement = (
         table.update()
         .where(table.c.id.in_(bindparam("ids", expanding=True)), table.c.status == "running")

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, select
 
-from seedreg.db.models import RunRow
+from seedreg.db.tables import run_table
 from seedreg.errors import InvalidSeedError, NotReplayableError, UsageError
 from seedreg.seed import codec
 
@@ -79,17 +79,17 @@ def original_roots(engine: Engine, root_id: str) -> Sequence[Any]:
     if key not in _originals:
         with engine.connect() as conn:
             root = conn.execute(
-                select(RunRow.hostname, RunRow.pid, RunRow.process_started).where(RunRow.id == root_id)
+                select(run_table.c.hostname, run_table.c.pid, run_table.c.process_started).where(run_table.c.id == root_id)
             ).one_or_none()
             if root is None:
                 raise NotReplayableError(f"{REPLAY_ENV}={root_id} is not a run of this registry")
-            started = (RunRow.process_started.is_(None) if root.process_started is None
-                       else RunRow.process_started == root.process_started)
+            started = (run_table.c.process_started.is_(None) if root.process_started is None
+                       else run_table.c.process_started == root.process_started)
             _originals[key] = conn.execute(
-                select(RunRow.id, RunRow.seed, RunRow.seed_kind, RunRow.spawn_key, RunRow.notebook)
-                .where(RunRow.hostname == root.hostname, RunRow.pid == root.pid, started,
-                       RunRow.parent_id.is_(None), RunRow.replay_of.is_(None))
-                .order_by(RunRow.block_index)
+                select(run_table.c.id, run_table.c.seed, run_table.c.seed_kind, run_table.c.spawn_key, run_table.c.notebook)
+                .where(run_table.c.hostname == root.hostname, run_table.c.pid == root.pid, started,
+                       run_table.c.parent_id.is_(None), run_table.c.replay_of.is_(None))
+                .order_by(run_table.c.block_index)
             ).all()
     return _originals[key]
 
@@ -105,14 +105,14 @@ def substitute(engine: Engine, seed: codec.Seed, parent: str | None, block_index
         original = originals[block_index]
     else:
         with engine.connect() as conn:
-            original_parent = conn.execute(select(RunRow.replay_of).where(RunRow.id == parent)).scalar()
+            original_parent = conn.execute(select(run_table.c.replay_of).where(run_table.c.id == parent)).scalar()
             if original_parent is None:
                 return seed, None
             original = conn.execute(
-                select(RunRow.id, RunRow.seed, RunRow.seed_kind, RunRow.spawn_key).where(
-                    and_(RunRow.parent_id == original_parent, RunRow.spawn_key == json.dumps(list(seed.spawn_key)),
-                         RunRow.replay_of.is_(None))
-                ).order_by(RunRow.started_at).limit(1)
+                select(run_table.c.id, run_table.c.seed, run_table.c.seed_kind, run_table.c.spawn_key).where(
+                    and_(run_table.c.parent_id == original_parent, run_table.c.spawn_key == json.dumps(list(seed.spawn_key)),
+                         run_table.c.replay_of.is_(None))
+                ).order_by(run_table.c.started_at).limit(1)
             ).one_or_none()
         if original is None:
             return seed, None

@@ -17,14 +17,14 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from seedreg import forks
 from seedreg.db import engines, liveness, schema
 from seedreg.db.engines import utcnow
-from seedreg.db.models import Environment, FingerprintRow, Param, Result, RunRow, Tag
 from seedreg.db.sqlite_file import check_sqlite_file
+from seedreg.db.tables import environment_table, fingerprint_table, param_table, result_table, run_table, tag_table
 from seedreg.errors import RegistryError
 from seedreg.integrity import chain
 from seedreg.recording import spool
 from seedreg.records import EnvironmentRecord
 
-_RUNS = RunRow.__table__
+_RUNS = run_table
 #: Closes a run that is still open (running, or shown as crashed); built once.
 _CLOSE = _RUNS.update().where(_RUNS.c.id == bindparam("run_id"), _RUNS.c.status.in_(("running", "crashed")))
 _recorders: dict[str, Recorder] = {}
@@ -63,7 +63,7 @@ class Recorder:
             def work() -> None:
                 with engines.write(self.engine) as conn:
                     conn.execute(
-                        update(RunRow).where(RunRow.id.in_(dead), RunRow.status == "running").values(status="crashed")
+                        update(run_table).where(run_table.c.id.in_(dead), run_table.c.status == "running").values(status="crashed")
                     )
             engines.retrying(work, unreachable=False)
 
@@ -76,11 +76,11 @@ class Recorder:
         def work() -> int:
             with engines.write(self.engine) as conn:
                 found = conn.execute(
-                    select(Environment.id).where(Environment.digest == snapshot.digest)
+                    select(environment_table.c.id).where(environment_table.c.digest == snapshot.digest)
                 ).scalar()
                 if found is None:
                     found = conn.execute(
-                        insert(Environment).values(**snapshot.as_row(), created_at=utcnow()).returning(Environment.id)
+                        insert(environment_table).values(**snapshot.as_row(), created_at=utcnow()).returning(environment_table.c.id)
                     ).scalar_one()
                 return int(found)
 
@@ -99,9 +99,9 @@ class Recorder:
         def work() -> None:
             with engines.write(self.engine) as conn:
                 conn.execute(_RUNS.insert(), row)
-                for table, rows in ((Param, params), (Tag, tags)):
+                for table, rows in ((param_table, params), (tag_table, tags)):
                     if rows:
-                        conn.execute(table.__table__.insert(), [{"run_id": row["id"], **r} for r in rows])
+                        conn.execute(table.insert(), [{"run_id": row["id"], **r} for r in rows])
         engines.retrying(work, unreachable=False)
 
     def log_fingerprint(self, run_id: str, name: str, seq: int, fp: Any, kept: bool,
@@ -173,15 +173,15 @@ def _insert_fingerprint(conn: Any, row: dict[str, Any]) -> None:
     """A fingerprints row, and the result it carries under ``"result"`` (a real number) if any."""
     fields = dict(row)
     result = fields.pop("result", None)
-    conn.execute(FingerprintRow.__table__.insert(), fields)
+    conn.execute(fingerprint_table.insert(), fields)
     if result is not None:
-        conn.execute(Result.__table__.insert(), result)
+        conn.execute(result_table.insert(), result)
 
 
 def _apply(conn: Any, entry: dict[str, Any]) -> None:
     fields = entry["fields"]
     if entry["kind"] == "fingerprint":
-        table = FingerprintRow.__table__
+        table = fingerprint_table
         exists = conn.execute(
             select(table.c.name).where(table.c.run_id == fields["run_id"], table.c.name == fields["name"])
         ).first()

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select, text
 
 from seedreg.db import liveness
-from seedreg.db.models import ORIGINAL_RUNS, ReplayVerdict, RunRow
+from seedreg.db.tables import ORIGINAL_RUNS, replay_table, run_table
 from seedreg.records import aware, iso
 
 #: Columns of ``experiments`` in table and CSV output, in a stable order.
@@ -63,9 +63,9 @@ def summarize(conn: Connection) -> list[ExperimentSummary]:
     """
     originals = text(ORIGINAL_RUNS)
     groups: dict[str, dict[str, Any]] = {}
-    fine = (select(RunRow.experiment, RunRow.seed, RunRow.status, RunRow.numpy_version, func.count().label("n"),
-                   func.max(RunRow.started_at).label("last"))
-            .where(originals).group_by(RunRow.experiment, RunRow.seed, RunRow.status, RunRow.numpy_version).subquery())
+    fine = (select(run_table.c.experiment, run_table.c.seed, run_table.c.status, run_table.c.numpy_version, func.count().label("n"),
+                   func.max(run_table.c.started_at).label("last"))
+            .where(originals).group_by(run_table.c.experiment, run_table.c.seed, run_table.c.status, run_table.c.numpy_version).subquery())
     query = (select(fine.c.experiment, fine.c.status, fine.c.numpy_version, func.sum(fine.c.n), func.max(fine.c.last))
              .group_by(fine.c.experiment, fine.c.status, fine.c.numpy_version))
     for experiment, status, numpy, count, last in conn.execute(query):
@@ -78,17 +78,17 @@ def summarize(conn: Connection) -> list[ExperimentSummary]:
             group["numpy"].add(numpy)
         if last is not None and (group["last"] is None or last > group["last"]):
             group["last"] = last
-    running = conn.execute(select(RunRow.experiment, *liveness.columns()).where(originals, RunRow.status == "running")).all()
+    running = conn.execute(select(run_table.c.experiment, *liveness.columns()).where(originals, run_table.c.status == "running")).all()
     dead = liveness.crashed_among(running)
     for row in running:
         if row.id in dead:  # shown as crashed, as `list` shows it, without writing
             groups[row.experiment]["crashed"] += 1
-    pairs = select(RunRow.experiment, RunRow.seed).where(originals).distinct().subquery()
+    pairs = select(run_table.c.experiment, run_table.c.seed).where(originals).distinct().subquery()
     for experiment, count in conn.execute(select(pairs.c.experiment, func.count()).group_by(pairs.c.experiment)):
         groups[experiment]["seeds"] = count
-    verdicts = (select(RunRow.experiment, ReplayVerdict.verdict, func.count())
-                .join(RunRow, RunRow.id == ReplayVerdict.original_id)
-                .where(RunRow.deleted_at.is_(None)).group_by(RunRow.experiment, ReplayVerdict.verdict))
+    verdicts = (select(run_table.c.experiment, replay_table.c.verdict, func.count())
+                .join(run_table, run_table.c.id == replay_table.c.original_id)
+                .where(run_table.c.deleted_at.is_(None)).group_by(run_table.c.experiment, replay_table.c.verdict))
     for experiment, verdict, count in conn.execute(verdicts):
         if experiment in groups:
             groups[experiment]["identical" if verdict == "identical" else "different"] += count

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, Select, func, select
 
 from seedreg.db import engines, liveness, schema
-from seedreg.db.models import RunRow
 from seedreg.db.sqlite_file import check_sqlite_file
+from seedreg.db.tables import run_table
 from seedreg.errors import RegistryNotFoundError, UnknownRunError, UsageError
 from seedreg.records import ReplayRecord, RunRecord
 from seedreg.registry import reads
@@ -120,20 +120,22 @@ class Registry:
         filters = filters or self.filters(**criteria)
         ordering = order_by(sort)
         with self.engine().connect() as conn:
-            query = self._select(conn, select(RunRow.__table__), filters)
+            query = self._select(conn, select(run_table), filters)
             if query is None:
                 return []
+            # All matching runs: their children are read by the same filter, not by id lists.
+            scope = query.with_only_columns(run_table.c.id) if not limit and not offset else None
             query = query.order_by(*ordering).offset(offset)
             if limit:
                 query = query.limit(limit)
             rows = conn.execute(query).all()
-            return reads.records(conn, rows)
+            return reads.records(conn, rows, scope)
 
     def count(self, *, filters: Filters | None = None, cap: int | None = None, **criteria: Any) -> int:
         """How many runs match the filters of :meth:`runs`; with ``cap``, counting stops above it."""
         filters = filters or self.filters(**criteria)
         with self.engine().connect() as conn:
-            query = self._select(conn, select(RunRow.id), filters)
+            query = self._select(conn, select(run_table.c.id), filters)
             if query is None:
                 return 0
             if cap is not None:
@@ -153,9 +155,9 @@ class Registry:
     def last(self) -> RunRecord:
         """``--last`` (DESIGN §3): the newest root run — no parent, not a replay, any status (not deleted)."""
         with self.engine().connect() as conn:
-            query = (select(RunRow.id)
-                     .where(RunRow.parent_id.is_(None), RunRow.deleted_at.is_(None),
-                            func.coalesce(RunRow.replay_of, RunRow.replay_session).is_(None))
+            query = (select(run_table.c.id)
+                     .where(run_table.c.parent_id.is_(None), run_table.c.deleted_at.is_(None),
+                            func.coalesce(run_table.c.replay_of, run_table.c.replay_session).is_(None))
                      .order_by(*order_by(DEFAULT_SORT)).limit(1))
             found = conn.execute(query).scalar()
             if found is None:
@@ -193,10 +195,10 @@ class Registry:
 
     def chain_head(self) -> tuple[int, str]:
         """The audit chain's stored (count, head digest), unverified: what ``audit`` would check against."""
-        from seedreg.db.models import ChainHead
+        from seedreg.db.tables import chain_head_table as head_table
 
         with self.engine().connect() as conn:
-            head = conn.execute(select(ChainHead.count, ChainHead.head).where(ChainHead.id == 1)).one_or_none()
+            head = conn.execute(select(head_table.c["count"], head_table.c.head).where(head_table.c.id == 1)).one_or_none()
         return (int(head[0]), head[1]) if head else (0, "")
 
     def is_kept(self, fingerprint: Fingerprint) -> bool:
@@ -231,7 +233,7 @@ class Registry:
 
         filters = self.filters(**criteria)
         with self.engine().connect() as conn:
-            query = self._select(conn, select(RunRow.__table__), filters)
+            query = self._select(conn, select(run_table), filters)
             if query is not None:
                 yield from export_lines(conn, query.order_by(*order_by("started")))
 

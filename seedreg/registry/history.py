@@ -7,7 +7,7 @@ from datetime import date
 
 from sqlalchemy import Connection, func, select
 
-from seedreg.db.models import ReplayVerdict, RunRow
+from seedreg.db.tables import replay_table, run_table
 
 
 @dataclass(frozen=True)
@@ -26,11 +26,11 @@ class ReplayDay:
 
 def replay_history(conn: Connection) -> list[ReplayDay]:
     """Every (experiment, day) with stored replays of its runs that are not deleted, oldest day first."""
-    day = func.date(ReplayVerdict.created_at)
-    query = (select(RunRow.experiment, day, ReplayVerdict.verdict, func.count())
-             .join(RunRow, RunRow.id == ReplayVerdict.original_id)
-             .where(RunRow.deleted_at.is_(None))
-             .group_by(RunRow.experiment, day, ReplayVerdict.verdict))
+    day = func.date(replay_table.c.created_at)
+    query = (select(run_table.c.experiment, day, replay_table.c.verdict, func.count())
+             .join(run_table, run_table.c.id == replay_table.c.original_id)
+             .where(run_table.c.deleted_at.is_(None))
+             .group_by(run_table.c.experiment, day, replay_table.c.verdict))
     counts: dict[tuple[str, date], list[int]] = {}
     for experiment, when, verdict, count in conn.execute(query):
         key = (experiment, when if isinstance(when, date) else date.fromisoformat(str(when)[:10]))

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, and_, exists, func, or_, select
 
 from seedreg.db import keyvalues
-from seedreg.db.models import Param, RunRow, Tag
+from seedreg.db.tables import param_table, run_table, tag_table
 from seedreg.db.vocabulary import STATUSES
 from seedreg.errors import InvalidSeedError, UsageError
 from seedreg.seed import codec
@@ -28,8 +28,8 @@ _VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+!_-]*$")
 
 #: ``--sort`` keys and the column each sorts by (prefix ``-`` for descending).
 SORT_KEYS = {
-    "started": RunRow.started_at, "ended": RunRow.ended_at, "duration": RunRow.duration,
-    "experiment": RunRow.experiment, "status": RunRow.status,
+    "started": run_table.c.started_at, "ended": run_table.c.ended_at, "duration": run_table.c.duration,
+    "experiment": run_table.c.experiment, "status": run_table.c.status,
 }
 DEFAULT_SORT = "-started"
 
@@ -73,11 +73,11 @@ class ValueMatch:
         """The rows of ``table`` (params or tags) this filter matches."""
         terms: list[ColumnElement[bool]] = []
         if self.num is not None:
-            terms.append(and_(table.key == self.key, table.num == self.num))
+            terms.append(and_(table.c.key == self.key, table.c.num == self.num))
         for value_type, text in self.exact:
             # num IS NULL: what the index by exact text holds (numbers are matched by num)
-            terms.append(and_(table.key == self.key, table.num.is_(None), table.text == text,
-                              table.value_type == value_type))
+            terms.append(and_(table.c.key == self.key, table.c.num.is_(None), table.c.text == text,
+                              table.c.value_type == value_type))
         return or_(*terms) if len(terms) > 1 else terms[0]
 
 
@@ -152,40 +152,40 @@ class Filters:
         """
         where: list[ColumnElement[bool]] = []
         if self.deleted is False:
-            where.append(RunRow.deleted_at.is_(None))
+            where.append(run_table.c.deleted_at.is_(None))
         elif self.deleted is True:
-            where.append(RunRow.deleted_at.is_not(None))
+            where.append(run_table.c.deleted_at.is_not(None))
         if self.experiment:
-            where.append(RunRow.experiment.in_(self.experiment))
+            where.append(run_table.c.experiment.in_(self.experiment))
         if self.status:
             where.append(_status_condition(set(self.status), crashed_ids, "status" in common))
         if self.seed:
-            where.append(_walked(RunRow.seed, "seed" in common).in_(self.seed))
+            where.append(_walked(run_table.c.seed, "seed" in common).in_(self.seed))
         if self.numpy:
             where.append(_numpy_condition(self.numpy, "numpy" in common))
         if self.since is not None:
-            where.append(RunRow.started_at >= self.since)
+            where.append(run_table.c.started_at >= self.since)
         if self.until is not None:
-            where.append(RunRow.started_at < self.until)
+            where.append(run_table.c.started_at < self.until)
         if self.parent is not None:
-            where.append(RunRow.parent_id == self.parent)
+            where.append(run_table.c.parent_id == self.parent)
         # A block a replay ran that the original did not have (an "extra") has no replay_of
         # but belongs to the replay session: it is a replay, never an original run.
         if self.replays is True:
-            where.append(RunRow.replay_of.is_not(None) | RunRow.replay_session.is_not(None))
+            where.append(run_table.c.replay_of.is_not(None) | run_table.c.replay_session.is_not(None))
         elif self.replays is False:  # nearly every run: never drive an index by it
-            where.append(func.coalesce(RunRow.replay_of, RunRow.replay_session).is_(None))
+            where.append(func.coalesce(run_table.c.replay_of, run_table.c.replay_session).is_(None))
         for name, table, match in self.values():
             if name in common:
-                where.append(exists().where(table.run_id == RunRow.id, match.condition(table)))
+                where.append(exists().where(table.c.run_id == run_table.c.id, match.condition(table)))
             else:
-                where.append(RunRow.id.in_(select(table.run_id).where(match.condition(table))))
+                where.append(run_table.c.id.in_(select(table.c.run_id).where(match.condition(table))))
         return where
 
     def values(self) -> list[tuple[str, Any, ValueMatch]]:
         """The param and tag filters, each with a name for :func:`plan` and its table."""
-        return ([(f"param:{i}", Param, m) for i, m in enumerate(self.params)]
-                + [(f"tag:{i}", Tag, m) for i, m in enumerate(self.tags)])
+        return ([(f"param:{i}", param_table, m) for i, m in enumerate(self.params)]
+                + [(f"tag:{i}", tag_table, m) for i, m in enumerate(self.tags)])
 
 
 #: A filter matching at least this many runs is "common" (see :func:`plan`).
@@ -201,13 +201,13 @@ def plan(conn: Connection, filters: Filters) -> frozenset[str] | None:
     """
     probes: list[tuple[str, Any]] = []
     if filters.status and not set(filters.status) & {"running", "crashed"}:
-        probes.append(("status", select(RunRow.id).where(RunRow.status.in_(filters.status))))
+        probes.append(("status", select(run_table.c.id).where(run_table.c.status.in_(filters.status))))
     if filters.seed:
-        probes.append(("seed", select(RunRow.id).where(RunRow.seed.in_(filters.seed))))
+        probes.append(("seed", select(run_table.c.id).where(run_table.c.seed.in_(filters.seed))))
     if filters.numpy:
-        probes.append(("numpy", select(RunRow.id).where(_numpy_condition(filters.numpy, False))))
+        probes.append(("numpy", select(run_table.c.id).where(_numpy_condition(filters.numpy, False))))
     for name, table, match in filters.values():
-        probes.append((name, select(table.run_id).where(match.condition(table))))
+        probes.append((name, select(table.c.run_id).where(match.condition(table))))
     common = set()
     for name, query in probes:
         found = conn.execute(select(func.count()).select_from(query.limit(COMMON).subquery())).scalar_one()
@@ -224,7 +224,7 @@ def _walked(column: Any, common: bool) -> Any:
 
 
 def _numpy_condition(version: str, common: bool) -> ColumnElement[bool]:
-    column = _walked(RunRow.numpy_version, common)
+    column = _walked(run_table.c.numpy_version, common)
     return or_(column == version, and_(column >= version + ".", column < version + "/"))
 
 
@@ -239,8 +239,8 @@ def order_by(sort: str = DEFAULT_SORT) -> list[ColumnElement[Any]]:
     if name in ("ended", "duration"):
         first = first.nulls_last()
     if name == "started":
-        return [first, RunRow.id.desc() if descending else RunRow.id.asc()]
-    return [first, RunRow.started_at.desc(), RunRow.id.desc()]
+        return [first, run_table.c.id.desc() if descending else run_table.c.id.asc()]
+    return [first, run_table.c.started_at.desc(), run_table.c.id.desc()]
 
 
 def moment(value: str | datetime, what: str = "--since", *, end: bool = False, now: datetime | None = None) -> datetime:
@@ -279,11 +279,11 @@ def _status_condition(wanted: set[str], crashed_ids: Callable[[], Sequence[str]]
                       common: bool = False) -> ColumnElement[bool]:
     """Status as readers show it: a ``running`` run whose process is gone is ``crashed``."""
     crashed = list(crashed_ids()) if wanted & {"running", "crashed"} else []
-    condition: ColumnElement[bool] = _walked(RunRow.status, common).in_(sorted(wanted))
+    condition: ColumnElement[bool] = _walked(run_table.c.status, common).in_(sorted(wanted))
     if "crashed" in wanted and crashed:
-        condition = condition | RunRow.id.in_(crashed)
+        condition = condition | run_table.c.id.in_(crashed)
     if "running" in wanted and crashed:
-        condition = condition & RunRow.id.not_in(crashed)
+        condition = condition & run_table.c.id.not_in(crashed)
     return condition
 
 

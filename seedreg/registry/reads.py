@@ -6,23 +6,34 @@ so neither depends on the other.
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from datetime import timezone
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Select, Table, select
 
 from seedreg.db import keyvalues, liveness, scalars
-from seedreg.db.models import Environment, FingerprintRow, Param, ReplayVerdict, Result, RunRow, Tag
+from seedreg.db.lookups import where_in
+from seedreg.db.tables import (
+    environment_table,
+    fingerprint_table,
+    param_table,
+    replay_table,
+    result_table,
+    run_table,
+    tag_table,
+)
 from seedreg.errors import UnknownRunError
-from seedreg.records import ReplayRecord, RunRecord, aware, environment_record
+from seedreg.records import ReplayRecord, RunRecord, aware, environment_record, many_records, stored
+from seedreg.seed.codec import parse_entropy
 
 if TYPE_CHECKING:
     from seedreg.fingerprints.digest import Fingerprint
 
 _HEX = set("0123456789abcdef")
-_BATCH = 500
 
 
 def resolve(conn: Connection, ref: str, where: str) -> str:
@@ -30,12 +41,12 @@ def resolve(conn: Connection, ref: str, where: str) -> str:
     prefix = ref.strip().lower()
     if not prefix or not set(prefix) <= _HEX or len(prefix) > 32:
         raise UnknownRunError(f"{ref!r} is not a run id or id prefix (hex digits)")
-    query = select(RunRow.id).where(RunRow.id >= prefix)
+    query = select(run_table.c.id).where(run_table.c.id >= prefix)
     if len(prefix) < 32:
-        query = query.where(RunRow.id < prefix + "g")
+        query = query.where(run_table.c.id < prefix + "g")
     else:
-        query = query.where(RunRow.id == prefix)
-    ids = list(conn.execute(query.order_by(RunRow.id).limit(6)).scalars())
+        query = query.where(run_table.c.id == prefix)
+    ids = list(conn.execute(query.order_by(run_table.c.id).limit(6)).scalars())
     if not ids:
         raise UnknownRunError(f"no run matches {ref!r} in {where}")
     if len(ids) > 1:
@@ -46,16 +57,16 @@ def resolve(conn: Connection, ref: str, where: str) -> str:
 
 def get(conn: Connection, run_id: str) -> RunRecord:
     """The run with this full id, with its environment."""
-    row = conn.execute(select(RunRow.__table__).where(RunRow.id == run_id)).one()
-    env = conn.execute(select(Environment.__table__).where(Environment.id == row.environment_id)).one()
+    row = conn.execute(select(run_table).where(run_table.c.id == run_id)).one()
+    env = conn.execute(select(environment_table).where(environment_table.c.id == row.environment_id)).one()
     return replace(records(conn, [row])[0], environment=environment_record(cast("Mapping[str, Any]", env._mapping)))
 
 
 def replays_of(conn: Connection, run_id: str) -> list[ReplayRecord]:
     """Every stored replay verdict for a run, newest first."""
     rows = conn.execute(
-        select(ReplayVerdict.__table__).where(ReplayVerdict.original_id == run_id)
-        .order_by(ReplayVerdict.created_at.desc(), ReplayVerdict.id.desc())
+        select(replay_table).where(replay_table.c.original_id == run_id)
+        .order_by(replay_table.c.created_at.desc(), replay_table.c.id.desc())
     ).all()
     return [
         ReplayRecord(session=r.session, original=r.original_id, replay=r.replay_id, verdict=r.verdict,
@@ -64,99 +75,119 @@ def replays_of(conn: Connection, run_id: str) -> list[ReplayRecord]:
     ]
 
 
-def records(conn: Connection, rows: Sequence[Any]) -> list[RunRecord]:
-    """Run rows as records, with their params, tags and fingerprints (no environment)."""
+def records(conn: Connection, rows: Sequence[Any], scope: Select | None = None) -> list[RunRecord]:
+    """Run rows as records, with their params, tags, fingerprints, results and last verdict (no environment).
+
+    ``scope``, a select of exactly the rows' ids, reads each child table in one statement
+    (for many rows); without it the ids are looked up (:func:`~seedreg.db.lookups.where_in`).
+    """
+    with many_records():
+        return _records(conn, rows, scope)
+
+
+def _records(conn: Connection, rows: Sequence[Any], scope: Select | None) -> list[RunRecord]:
     ids = [row.id for row in rows]
-    params = _values(conn, Param, ids)
-    tags = _values(conn, Tag, ids)
-    fingerprints: dict[str, dict[str, Any]] = {run_id: {} for run_id in ids}
-    for batch in batches(ids):
-        query = select(FingerprintRow.__table__).where(FingerprintRow.run_id.in_(batch))
-        for fp in conn.execute(query.order_by(FingerprintRow.run_id, FingerprintRow.seq)):
-            fingerprints[fp.run_id][fp.name] = fingerprint_from_row(fp)
+    params = _values(conn, param_table, ids, scope)
+    tags = _values(conn, tag_table, ids, scope)
+    fingerprints: dict[str, dict[str, Any]] = {}
+    fp = fingerprint_table.c
+    columns = (fp.run_id, fp.name, fp.algorithm, fp.digest, fp.kind, fp.dtype, fp.shape, fp.chunk_elems, fp.chunks)
+    for run_id, name, *stored_fp in _children(conn, select(*columns), fp.run_id, ids, scope, (fp.run_id, fp.seq)):
+        fingerprints.setdefault(run_id, {})[name] = _fingerprint(*stored_fp)
+    results = _results(conn, ids, scope)
+    verdicts = last_verdicts(conn, ids, scope)
     crashed = liveness.crashed_among(rows)
-    verdicts = last_verdicts(conn, ids)
-    found = [
-        _record(row, params.get(row.id, {}), tags.get(row.id, {}), fingerprints[row.id], row.id in crashed)
-        for row in rows
-    ]
-    results = _results(conn, ids)
-    found = [replace(r, results=results[r.id]) if r.id in results else r for r in found]
-    return [replace(r, last_verdict=verdicts[r.id]) if r.id in verdicts else r for r in found]
-
-
-def _results(conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """The results (real numbers logged) of each run of ``ids`` that has any, in logging order."""
-    found: dict[str, dict[str, Any]] = {}
-    for batch in batches(ids):
-        query = (select(Result.run_id, Result.name, Result.value_type, Result.text)
-                 .join(FingerprintRow, (FingerprintRow.run_id == Result.run_id) & (FingerprintRow.name == Result.name),
-                       isouter=True)
-                 .where(Result.run_id.in_(batch)).order_by(Result.run_id, FingerprintRow.seq, Result.name))
-        for run_id, name, value_type, text in conn.execute(query):
-            found.setdefault(run_id, {})[name] = scalars.value(value_type, text)
+    names = rows[0]._fields if rows else ()
+    found = []
+    for row in rows:
+        values = dict(zip(names, row))
+        run_id = values["id"]
+        found.append(_record(values, params.get(run_id, {}), tags.get(run_id, {}), fingerprints.get(run_id, {}),
+                             results.get(run_id, {}), verdicts.get(run_id), run_id in crashed))
     return found
 
 
-def last_verdicts(conn: Connection, ids: Sequence[str]) -> dict[str, str]:
-    """The newest stored replay verdict of each run of ``ids`` that was replayed (one query per batch)."""
-    found: dict[str | None, str] = {}
-    for batch in batches(ids):
-        query = (select(ReplayVerdict.original_id, ReplayVerdict.verdict).where(ReplayVerdict.original_id.in_(batch))
-                 .order_by(ReplayVerdict.created_at, ReplayVerdict.id))
-        found.update((run_id, verdict) for run_id, verdict in conn.execute(query))  # oldest first: newest wins
+def _children(conn: Connection, query: Select, run_id: Any, ids: Sequence[str], scope: Select | None,
+              order: Sequence[Any]) -> Sequence[Any]:
+    """The rows of ``query`` (a child table's) for the runs of ``ids`` (or of ``scope``), in ``order``."""
+    if scope is not None:
+        return conn.execute(query.where(run_id.in_(scope)).order_by(*order)).all()
+    return where_in(conn, query, run_id, ids, order)
+
+
+def _results(conn: Connection, ids: Sequence[str], scope: Select | None = None) -> dict[str, dict[str, Any]]:
+    """The results (real numbers logged) of each run of ``ids`` that has any, in logging order."""
+    found: dict[str, dict[str, Any]] = {}
+    res, fp = result_table.c, fingerprint_table.c
+    query = (select(res.run_id, res.name, res.value_type, res.text)
+             .join(fingerprint_table, (fp.run_id == res.run_id) & (fp.name == res.name), isouter=True))
+    for run_id, name, value_type, text in _children(conn, query, res.run_id, ids, scope, (res.run_id, fp.seq, res.name)):
+        found.setdefault(run_id, {})[name] = scalars.value(value_type, text)
+    return found
+
+
+def last_verdicts(conn: Connection, ids: Sequence[str], scope: Select | None = None) -> dict[str, str]:
+    """The newest stored replay verdict of each run of ``ids`` that was replayed."""
+    rep = replay_table.c
+    query = select(rep.original_id, rep.verdict)
+    found = dict(_children(conn, query, rep.original_id, ids, scope, (rep.created_at, rep.id)))  # newest wins
     return {run_id: verdict for run_id, verdict in found.items() if run_id is not None}
 
 
-def fingerprint_from_row(row: Any) -> Fingerprint:
-    """A fingerprints row as the :class:`Fingerprint` it stores."""
+def _fingerprint(algorithm: str, digest: str, kind: str, dtype: str | None, shape: str | None,
+                 chunk_elems: int | None, chunks: bytes | None) -> Fingerprint:
+    """A fingerprints row's columns as the :class:`Fingerprint` it stores."""
     from seedreg.fingerprints.digest import Fingerprint
 
-    return Fingerprint(
-        algorithm=row.algorithm,
-        hexdigest=row.digest,
-        kind=row.kind,
-        dtype=row.dtype,
-        shape=tuple(json.loads(row.shape)) if row.shape is not None else None,
-        chunk_elems=row.chunk_elems,
-        chunks=bytes(row.chunks) if row.chunks is not None else None,
-    )
+    return stored(Fingerprint, {
+        "algorithm": algorithm, "hexdigest": digest, "kind": kind, "dtype": dtype,
+        "shape": None if shape is None else _tuple(shape), "chunk_elems": chunk_elems,
+        "chunks": None if chunks is None else bytes(chunks)})
 
 
-def _values(conn: Connection, table: Any, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+def _values(conn: Connection, table: Table, ids: Sequence[str], scope: Select | None) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
-    for batch in batches(ids):
-        query = select(table.run_id, table.key, table.value_type, table.text).where(table.run_id.in_(batch))
-        for run_id, key, value_type, text in conn.execute(query.order_by(table.run_id, table.key)):
-            found.setdefault(run_id, {})[key] = keyvalues.decode(value_type, text)
+    c = table.c
+    query = select(c.run_id, c.key, c.value_type, c.text)
+    for run_id, key, value_type, text in _children(conn, query, c.run_id, ids, scope, (c.run_id, c.key)):
+        found.setdefault(run_id, {})[key] = keyvalues.decode(value_type, text)
     return found
 
 
-def batches(ids: Sequence[str]) -> Iterable[Sequence[str]]:
-    """``ids`` in slices short enough for one ``IN (...)`` list."""
-    for start in range(0, len(ids), _BATCH):
-        yield ids[start : start + _BATCH]
+#: Stored JSON is seedreg's own canonical text: decoded without ``json.loads``' checks (a fifth of a read).
+_decode = json.JSONDecoder().raw_decode
 
 
-def _record(row: Any, params: dict, tags: dict, fingerprints: dict, crashed: bool) -> RunRecord:
-    from seedreg.seed.codec import parse_entropy
+def _json(text: str) -> Any:
+    return _decode(text)[0]
 
-    return RunRecord(
-        id=row.id, experiment=row.experiment, status="crashed" if crashed else row.status,
-        seed=parse_entropy(row.seed), seed_kind=row.seed_kind, seed_source=row.seed_source,
-        spawn_key=tuple(json.loads(row.spawn_key)), parent=row.parent_id, replay_of=row.replay_of,
-        block_index=row.block_index, started_at=aware(row.started_at), ended_at=aware(row.ended_at),
-        duration=row.duration, heartbeat_at=aware(row.heartbeat_at), error=row.error,
-        rng_digest=row.rng_digest, numpy_version=row.numpy_version, python_version=row.python_version,
-        libraries=json.loads(row.libraries), hostname=row.hostname, username=row.username, pid=row.pid,
-        process_started=row.process_started, executable=row.executable, argv=json.loads(row.argv),
-        command=json.loads(row.command) if row.command else None, cwd=row.cwd, launch=row.launch,
-        script_path=row.script_path, script_digest=row.script_digest, pythonhashseed=row.pythonhashseed,
-        git_commit=row.git_commit, git_dirty=row.git_dirty,
-        replay_session=row.replay_session, generator_used=row.generator_used,
-        seeders=json.loads(row.seeders) if row.seeders else None,
-        notebook=json.loads(row.notebook) if row.notebook else None,
-        invocation=json.loads(row.invocation) if row.invocation else None,
-        deleted_at=aware(row.deleted_at), deleted_reason=row.deleted_reason,
-        params=params, tags=tags, fingerprints=fingerprints,
-    )
+
+@functools.lru_cache(maxsize=4096)
+def _tuple(text: str) -> tuple[int, ...]:
+    """A stored JSON array of ints (a spawn key, a shape) as a tuple; the few distinct ones are shared."""
+    return tuple(_decode(text)[0])
+
+
+def _record(v: dict[str, Any], params: dict, tags: dict, fingerprints: dict, results: dict, verdict: str | None,
+            crashed: bool) -> RunRecord:
+    """A ``runs`` row (every column, by name) as its record: columns renamed, JSON decoded, times made aware."""
+    v["parent"] = v.pop("parent_id")
+    del v["environment_id"]
+    if crashed:
+        v["status"] = "crashed"
+    v["seed"] = parse_entropy(v["seed"])
+    v["spawn_key"] = _tuple(v["spawn_key"])
+    for name in _TIMES:
+        if v[name] is not None:
+            v[name] = v[name].replace(tzinfo=timezone.utc)
+    v["libraries"], v["argv"] = _json(v["libraries"]), _json(v["argv"])
+    for name in _OPTIONAL_JSON:
+        v[name] = _json(v[name]) if v[name] else None
+    v.update(params=params, tags=tags, fingerprints=fingerprints, results=results, environment=None,
+             last_verdict=verdict)
+    return stored(RunRecord, v)
+
+
+#: The ``runs`` columns a record holds as aware times, and as decoded JSON or None.
+_TIMES = ("started_at", "ended_at", "heartbeat_at", "deleted_at")
+_OPTIONAL_JSON = ("command", "seeders", "notebook", "invocation")

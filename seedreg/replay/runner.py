@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, select
 
 from seedreg.db import engines
-from seedreg.db.models import ReplayVerdict, RunRow
+from seedreg.db.tables import replay_table, run_table
 from seedreg.errors import NotReplayableError, UsageError
 from seedreg.recording.substitution import REPLAY_ENV, SESSION_ENV, original_roots
 from seedreg.registry import reads
@@ -198,8 +198,8 @@ def original_blocks(engine: Engine, root: RunRecord, tree_only: bool = False) ->
     with engine.connect() as conn:
         while frontier:
             children = list(conn.execute(
-                select(RunRow.id).where(RunRow.parent_id.in_(frontier), RunRow.replay_of.is_(None))
-                .order_by(RunRow.started_at)).scalars())
+                select(run_table.c.id).where(run_table.c.parent_id.in_(frontier), run_table.c.replay_of.is_(None))
+                .order_by(run_table.c.started_at)).scalars())
             ids += children
             frontier = children
         return [reads.get(conn, run_id) for run_id in ids]
@@ -213,7 +213,7 @@ def compare_session(engine: Engine, url: str, root: RunRecord, session_id: str,
 
     originals = original_blocks(engine, root, tree_only)
     with engine.connect() as conn:
-        made = conn.execute(select(RunRow.id).where(RunRow.replay_session == session_id).order_by(RunRow.started_at))
+        made = conn.execute(select(run_table.c.id).where(run_table.c.replay_session == session_id).order_by(run_table.c.started_at))
         replays = [reads.get(conn, run_id) for run_id in made.scalars().all()]
     if tree_only:  # the replays of those originals, and blocks the replay added below them
         wanted = {original.id for original in originals}
@@ -245,6 +245,6 @@ def store_verdicts(engine: Engine, session_id: str, blocks: list[BlockComparison
 
     def work() -> None:
         with engines.write(engine) as conn:
-            conn.execute(ReplayVerdict.__table__.insert(), rows)
+            conn.execute(replay_table.insert(), rows)
 
     engines.retrying(work)

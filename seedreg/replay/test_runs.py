@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, select
 
 from seedreg.db import engines
-from seedreg.db.models import ReplayVerdict
+from seedreg.db.tables import replay_table
 from seedreg.errors import NotReplayableError
 from seedreg.recording.substitution import SESSION_ENV
 from seedreg.registry import reads
@@ -65,8 +65,8 @@ def execute_test(engine: Engine, url: str, replay_plan: ReplayPlan) -> ReplayRes
     done = run_command(replay_plan, {**replay_plan.env, SESSION_ENV: session_id})
     test = replay_plan.root
     with engine.connect() as conn:
-        stored = conn.execute(select(ReplayVerdict.replay_id).where(
-            ReplayVerdict.session == session_id, ReplayVerdict.original_id == test.id)).first()
+        stored = conn.execute(select(replay_table.c.replay_id).where(
+            replay_table.c.session == session_id, replay_table.c.original_id == test.id)).first()
         if stored is None:  # pytest stopped before the test (not collected, a usage error, …)
             raise NotReplayableError(f"the test of run {test.id[:12]} could not be replayed: pytest exited with "
                                      f"code {done.returncode} before it ran (its output is above)")

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, case, func, literal, null, or_, select, union_all
 
 from seedreg.db import liveness
-from seedreg.db.models import FingerprintRow, Result
+from seedreg.db.tables import fingerprint_table, result_table
 from seedreg.seeds.records import Nondeterministic, ResultStats, SeedGroup, seed_order
 from seedreg.seeds.scope import Request, Scope, canon_order, joined, split
 
@@ -74,7 +74,7 @@ def _counts(scope: Scope) -> Any:
 def _statistics(scope: Scope) -> Any:
     """Per group and result, over completed runs: the name and the seeds at min and max; n, n_valid, mean,
     sum of squared deviations, min, max, and the histogram."""
-    k, res = scope.keyed, Result.__table__
+    k, res = scope.keyed, result_table
     columns = [column.label(f"g{i}") for i, column in enumerate(scope.group_columns())]
     partition = [*scope.group_columns(), res.c.name]
     where = [k.c.ok == 1]
@@ -116,7 +116,7 @@ def _stats(seeds: Sequence[Any], numbers: Sequence[Any]) -> ResultStats:
 def _nondeterministic(scope: Scope) -> Any:
     """Same-data classes of completed runs with a script digest whose fingerprints under one name differ;
     only runs that share their class with another run have their fingerprints read."""
-    k, fps = scope.keyed, FingerprintRow.__table__
+    k, fps = scope.keyed, fingerprint_table
     classes = (select(k, func.count().over(partition_by=scope.same_data()).label("size"))
                .where(k.c.ok == 1, k.c.script_digest.is_not(None)).subquery("classes"))
     c = classes.c

@@ -11,10 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Connection, and_, case, exists, func, literal, select
-from sqlalchemy.orm import aliased
 
 from seedreg.db import keyvalues, liveness
-from seedreg.db.models import Param, Result
+from seedreg.db.tables import param_table, result_table
 from seedreg.errors import UsageError
 from seedreg.registry.query import ValueMatch
 from seedreg.seeds.records import PairedGroup, PairedStats, seed_order
@@ -34,13 +33,13 @@ def paired(conn: Connection, request: Request, a: str, b: str) -> list[PairedGro
     match_a, match_b, value_a, value_b = configurations(a, b)
     key = match_a.key
     scope = Scope(conn, request, liveness.crashed_ids(conn))
-    k, res = scope.keyed, Result.__table__
+    k, res = scope.keyed, result_table
     group = scope.group_columns(without=key)
     width = len(group)
-    params = aliased(Param)
+    params = param_table.alias()
 
     def on(match: ValueMatch) -> Any:
-        return exists().where(params.run_id == k.c.id, match.condition(params))
+        return exists().where(params.c.run_id == k.c.id, match.condition(params))
 
     side = case((on(match_a), literal("a")), (on(match_b), literal("b")))
     where = [k.c.ok == 1, res.c.num.is_not(None)]

@@ -15,13 +15,13 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Dialect, Text, and_, case, cast, func, literal, or_, select, text
 
 from seedreg.db import keyvalues
-from seedreg.db.models import ORIGINAL_RUNS, Param, RunRow, Tag
+from seedreg.db.lookups import where_in
+from seedreg.db.tables import ORIGINAL_RUNS, param_table, run_table, tag_table
 from seedreg.recording.substitution import SWEEP_TAG
 
 #: Up to this many param columns are looked up one by one (a primary-key search each); more are
 #: read once per run and pivoted.
 LOOKED_UP = 12
-_IDS = 500  # run ids per IN (...) list
 
 
 @dataclass(frozen=True)
@@ -85,19 +85,19 @@ class Scope:
     equal"), and with ``--by`` one per by-key (``b0``…, a missing key and null alike)."""
 
     def __init__(self, conn: Connection, request: Request, crashed: Sequence[str]) -> None:
-        runs = RunRow.__table__
+        runs = run_table
         where: list[Any] = [text(ORIGINAL_RUNS),
                  or_(runs.c.status.in_(("completed", "failed", "interrupted", "crashed")), runs.c.id.in_(list(crashed)))]
         if request.experiments:
             where.append(runs.c.experiment.in_(request.experiments))
         if request.sweep is not None:
-            tags = Tag.__table__
+            tags = tag_table
             where.append(runs.c.id.in_(select(tags.c.run_id).where(
                 tags.c.key == SWEEP_TAG, tags.c.num.is_(None), tags.c.text == request.sweep)))
         ok = case((runs.c.status == "completed", 1), else_=0).label("ok")
         base = select(runs.c.id, runs.c.experiment, runs.c.seed, runs.c.spawn_key, runs.c.script_digest,
                       runs.c.environment_id, ok).where(*where).cte("scope")
-        params = Param.__table__
+        params = param_table
         in_scope = params.c.run_id.in_(select(base.c.id))
         self.keys: list[str] = sorted(conn.execute(select(params.c.key).where(in_scope).distinct()).scalars())
         by = request.by
@@ -138,12 +138,10 @@ class Scope:
     def params(self, conn: Connection, representatives: Sequence[str], without: str | None = None) -> list[dict]:
         """The params each group shows, read from one run of it: all its params, or every ``--by`` key
         (None for a run without it); ``without`` leaves one key out."""
-        table, found = Param.__table__, dict[str, dict[str, Any]]()
-        for start in range(0, len(representatives), _IDS):
-            query = (select(table.c.run_id, table.c.key, table.c.value_type, table.c.text)
-                     .where(table.c.run_id.in_(representatives[start : start + _IDS])))
-            for run_id, key, value_type, stored in conn.execute(query):
-                found.setdefault(run_id, {})[key] = keyvalues.decode(value_type, stored)
+        table, found = param_table, dict[str, dict[str, Any]]()
+        query = select(table.c.run_id, table.c.key, table.c.value_type, table.c.text)
+        for run_id, key, value_type, stored in where_in(conn, query, table.c.run_id, representatives):
+            found.setdefault(run_id, {})[key] = keyvalues.decode(value_type, stored)
         if self.request.by is None:
             return [{key: value for key, value in sorted(found.get(run_id, {}).items()) if key != without}
                     for run_id in representatives]

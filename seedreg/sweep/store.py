@@ -11,10 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, and_, select, update
-from sqlalchemy.orm import aliased
 
 from seedreg.db import engines
-from seedreg.db.models import Sweep, SweepSeed, Tag
+from seedreg.db.tables import sweep_seed_table, sweep_table, tag_table
 from seedreg.errors import UnknownRunError
 from seedreg.recording.substitution import SWEEP_SEED_TAG, SWEEP_TAG
 
@@ -56,9 +55,9 @@ def resolve(conn: Connection, ref: str, where: str) -> str:
     if not prefix or not set(prefix) <= _HEX or len(prefix) > 32:
         raise UnknownRunError(f"{ref!r} is not a sweep id or id prefix (hex digits)")
     upper = prefix + "g"
-    ids = set(conn.execute(select(Sweep.id).where(Sweep.id >= prefix, Sweep.id < upper).limit(6)).scalars())
-    ids |= set(conn.execute(select(Tag.text).where(Tag.key == SWEEP_TAG, Tag.num.is_(None), Tag.text >= prefix,
-                                                    Tag.text < upper).distinct().limit(6)).scalars())
+    ids = set(conn.execute(select(sweep_table.c.id).where(sweep_table.c.id >= prefix, sweep_table.c.id < upper).limit(6)).scalars())
+    ids |= set(conn.execute(select(tag_table.c.text).where(tag_table.c.key == SWEEP_TAG, tag_table.c.num.is_(None), tag_table.c.text >= prefix,
+                                                    tag_table.c.text < upper).distinct().limit(6)).scalars())
     if not ids:
         raise UnknownRunError(f"no sweep matches {ref!r} in {where}")
     if len(ids) > 1:
@@ -71,9 +70,9 @@ def create(engine: Engine, sweep_id: str, command: Sequence[str], cwd: str, spec
     """Store a new sweep and its seeds (none run yet)."""
     def work() -> None:
         with engines.write(engine) as conn:
-            conn.execute(Sweep.__table__.insert(), {"id": sweep_id, "command": json.dumps(list(command)), "cwd": cwd,
+            conn.execute(sweep_table.insert(), {"id": sweep_id, "command": json.dumps(list(command)), "cwd": cwd,
                                                     "spec": spec, "executor": executor, "created_at": engines.utcnow()})
-            conn.execute(SweepSeed.__table__.insert(),
+            conn.execute(sweep_seed_table.insert(),
                          [{"sweep_id": sweep_id, "seed": str(seed), "position": i, "attempts": 0}
                           for i, seed in enumerate(seeds)])
     engines.retrying(work, unreachable=False)
@@ -81,28 +80,28 @@ def create(engine: Engine, sweep_id: str, command: Sequence[str], cwd: str, spec
 
 def load(conn: Connection, sweep_id: str) -> SweepRecord:
     """A stored sweep (UnknownRunError for a sweep known only from its runs' tags)."""
-    row = conn.execute(select(Sweep.__table__).where(Sweep.id == sweep_id)).one_or_none()
+    row = conn.execute(select(sweep_table).where(sweep_table.c.id == sweep_id)).one_or_none()
     if row is None:
         raise UnknownRunError(f"sweep {sweep_id} was not started in this registry (its runs were imported): "
                               "it cannot be retried here")
-    seeds = conn.execute(select(SweepSeed.seed, SweepSeed.returncode, SweepSeed.runs)
-                         .where(SweepSeed.sweep_id == sweep_id).order_by(SweepSeed.position)).all()
+    seeds = conn.execute(select(sweep_seed_table.c.seed, sweep_seed_table.c.returncode, sweep_seed_table.c.runs)
+                         .where(sweep_seed_table.c.sweep_id == sweep_id).order_by(sweep_seed_table.c.position)).all()
     return SweepRecord(row.id, json.loads(row.command), row.cwd, row.spec, row.executor,
                        tuple(SeedOutcome(int(s.seed), s.returncode, tuple(json.loads(s.runs or "[]"))) for s in seeds))
 
 
 def runs_of(conn: Connection, sweep_id: str, seed: int) -> set[str]:
     """The ids of every run tagged with this sweep and seed (children included)."""
-    of_seed = aliased(Tag)
-    query = (select(Tag.run_id).join(of_seed, and_(of_seed.run_id == Tag.run_id, of_seed.key == SWEEP_SEED_TAG,
-                                                  of_seed.num.is_(None), of_seed.text == str(seed)))
-             .where(Tag.key == SWEEP_TAG, Tag.num.is_(None), Tag.text == sweep_id))
+    of_seed = tag_table.alias()
+    query = (select(tag_table.c.run_id).join(of_seed, and_(of_seed.c.run_id == tag_table.c.run_id, of_seed.c.key == SWEEP_SEED_TAG,
+                                                  of_seed.c.num.is_(None), of_seed.c.text == str(seed)))
+             .where(tag_table.c.key == SWEEP_TAG, tag_table.c.num.is_(None), tag_table.c.text == sweep_id))
     return set(conn.execute(query).scalars())
 
 
 def finish(engine: Engine, sweep_id: str, outcome: SeedOutcome) -> None:
     """Store how a seed's process ended and the runs it recorded."""
-    table = SweepSeed.__table__
+    table = sweep_seed_table
 
     def work() -> None:
         with engines.write(engine) as conn:

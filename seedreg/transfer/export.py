@@ -3,84 +3,102 @@
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Iterator, Sequence
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+import orjson
+from sqlalchemy import Connection, DateTime, select
 
-from seedreg.db.models import ChainLink, Environment, FingerprintRow, Param, ReplayVerdict, Result, Tag
-from seedreg.records import ENVIRONMENT_FIELDS
-from seedreg.transfer.format import BATCH, FORMAT, FP_FIELDS, RUN_COLUMNS, exact_utc, parts
+from seedreg.db.lookups import where_in
+from seedreg.db.tables import (
+    chain_table,
+    environment_table,
+    fingerprint_table,
+    param_table,
+    replay_table,
+    result_table,
+    tag_table,
+)
+from seedreg.records import ENVIRONMENT_FIELDS, many_records
+from seedreg.transfer.format import BATCH, FORMAT, FP_FIELDS, RUN_COLUMNS, exact_utc
 
 
 def export_lines(conn: Connection, query: Any) -> Iterator[str]:
-    """JSON lines of the runs ``query`` (a select of whole ``runs`` rows, oldest first) yields."""
+    """JSON lines of the runs ``query`` (a select of whole ``runs`` rows, oldest first) yields.
+
+    Streams: :data:`BATCH` runs at a time are read with their children and written out.
+    """
     environments: dict[int, dict[str, Any]] = {}
     result = conn.execution_options(yield_per=BATCH).execute(query)
     for rows in result.partitions():
-        ids = [row.id for row in rows]
-        missing = {row.environment_id for row in rows} - environments.keys()
-        if missing:
-            for env in conn.execute(select(Environment.__table__).where(Environment.id.in_(missing))):
-                environments[env.id] = {name: getattr(env, name) for name in ENVIRONMENT_FIELDS}
-        params, tags, fps, results, digests, verdicts = _related(conn, ids)
-        for row in rows:
-            yield json.dumps(
-                {
-                    "format": FORMAT,
-                    "run": {c.name: _out(getattr(row, c.name)) for c in RUN_COLUMNS},
-                    "environment": environments.get(row.environment_id),
-                    "params": params.get(row.id, []),
-                    "tags": tags.get(row.id, []),
-                    "fingerprints": fps.get(row.id, []),
-                    "results": results.get(row.id, []),
-                    "record_digest": digests.get(row.id, (None, None))[0],
-                    "record_version": digests.get(row.id, (None, None))[1],
-                    "deleted": None if row.deleted_at is None
-                    else {"at": exact_utc(row.deleted_at), "reason": row.deleted_reason},
-                    "replays": verdicts.get(row.id, []),
-                },
-                ensure_ascii=False, separators=(",", ":"),
-            )
+        with many_records():
+            yield from _lines(conn, rows, environments)
 
 
-def _out(value: Any) -> Any:
-    return exact_utc(value) if isinstance(value, datetime) else value
+#: Exported ``runs`` columns, and those of them that are times (written exactly, in UTC).
+_RUN_NAMES = tuple(str(c.name) for c in RUN_COLUMNS)  # plain str: orjson refuses subclasses as keys
+_RUN_TIMES = tuple(str(c.name) for c in RUN_COLUMNS if isinstance(c.type, DateTime))
+
+
+def _lines(conn: Connection, rows: Sequence[Any], environments: dict[int, dict[str, Any]]) -> Iterator[str]:
+    ids = [row.id for row in rows]
+    missing = {row.environment_id for row in rows} - environments.keys()
+    if missing:
+        for env in conn.execute(select(environment_table).where(environment_table.c.id.in_(missing))).all():
+            environments[env.id] = {name: getattr(env, name) for name in ENVIRONMENT_FIELDS}
+    params, tags, fps, results, digests, verdicts = _related(conn, ids)
+    names = rows[0]._fields if rows else ()
+    for values in rows:
+        row = dict(zip(names, values))
+        run = {name: row[name] for name in _RUN_NAMES}
+        for name in _RUN_TIMES:
+            run[name] = exact_utc(run[name])
+        run_id = row["id"]
+        digest, version = digests.get(run_id, (None, None))
+        yield orjson.dumps({
+            "format": FORMAT,
+            "run": run,
+            "environment": environments.get(row["environment_id"]),
+            "params": params.get(run_id, []),
+            "tags": tags.get(run_id, []),
+            "fingerprints": fps.get(run_id, []),
+            "results": results.get(run_id, []),
+            "record_digest": digest,
+            "record_version": version,
+            "deleted": None if row["deleted_at"] is None
+            else {"at": exact_utc(row["deleted_at"]), "reason": row["deleted_reason"]},
+            "replays": verdicts.get(run_id, []),
+        }).decode()
 
 
 def _related(conn: Connection, ids: Sequence[str]) -> tuple[dict, dict, dict, dict, dict, dict]:
+    """Each run's params, tags, fingerprints, results, record digest and stored verdicts, as lines hold them."""
     params: dict[str, list] = {}
     tags: dict[str, list] = {}
     fps: dict[str, list] = {}
     results: dict[str, list] = {}
     digests: dict[str, tuple[str, int]] = {}
     verdicts: dict[str, list] = {}
-    for part in parts(ids):
-        for table, into in ((Param, params), (Tag, tags)):
-            query = select(table.run_id, table.key, table.value_type, table.text).where(table.run_id.in_(part))
-            for run_id, key, value_type, text in conn.execute(query.order_by(table.run_id, table.key)):
-                into.setdefault(run_id, []).append([key, value_type, text])
-        fp_table = FingerprintRow.__table__
-        fp_query = select(fp_table).where(fp_table.c.run_id.in_(part)).order_by(fp_table.c.run_id, fp_table.c.seq)
-        for fp in conn.execute(fp_query):
-            item = {name: _out(getattr(fp, name)) for name in FP_FIELDS}
-            if fp.chunks is not None:
-                item["chunks"] = base64.b64encode(bytes(fp.chunks)).decode()
-            fps.setdefault(fp.run_id, []).append(item)
-        result_query = select(Result.run_id, Result.name, Result.value_type, Result.text).where(
-            Result.run_id.in_(part))
-        for run_id, name, value_type, text in conn.execute(result_query.order_by(Result.run_id, Result.name)):
-            results.setdefault(run_id, []).append([name, value_type, text])
-        link_query = select(ChainLink.run_id, ChainLink.record_digest, ChainLink.record_version).where(
-            ChainLink.run_id.in_(part), ChainLink.kind == "record")
-        digests.update((run_id, (digest, version)) for run_id, digest, version in conn.execute(link_query))
-        verdict_table = ReplayVerdict.__table__
-        verdict_query = select(verdict_table).where(verdict_table.c.original_id.in_(part)).order_by(
-            verdict_table.c.created_at, verdict_table.c.id)
-        for v in conn.execute(verdict_query):
-            verdicts.setdefault(v.original_id, []).append(
-                {"session": v.session, "original": v.original_id, "replay": v.replay_id, "verdict": v.verdict,
-                 "details": v.details, "created_at": exact_utc(v.created_at)})
+    fp, res, link, rep = fingerprint_table.c, result_table.c, chain_table.c, replay_table.c
+    fp_columns = [fp[name] for name in FP_FIELDS]
+    for table, into in ((param_table, params), (tag_table, tags)):
+        c = table.c
+        for run_id, key, value_type, text in where_in(conn, select(c.run_id, c.key, c.value_type, c.text), c.run_id,
+                                                      ids, (c.run_id, c.key)):
+            into.setdefault(run_id, []).append([key, value_type, text])
+    for run_id, *values in where_in(conn, select(fp.run_id, *fp_columns), fp.run_id, ids, (fp.run_id, fp.seq)):
+        item = dict(zip(FP_FIELDS, values))
+        item["logged_at"] = exact_utc(item["logged_at"])
+        if item["chunks"] is not None:
+            item["chunks"] = base64.b64encode(bytes(item["chunks"])).decode()
+        fps.setdefault(run_id, []).append(item)
+    query = select(res.run_id, res.name, res.value_type, res.text)
+    for run_id, name, value_type, text in where_in(conn, query, res.run_id, ids, (res.run_id, res.name)):
+        results.setdefault(run_id, []).append([name, value_type, text])
+    query = select(link.run_id, link.record_digest, link.record_version).where(link.kind == "record")
+    digests.update((run_id, (digest, version)) for run_id, digest, version in where_in(conn, query, link.run_id, ids))
+    for v in where_in(conn, select(replay_table), rep.original_id, ids, (rep.created_at, rep.id)):
+        verdicts.setdefault(v.original_id, []).append(
+            {"session": v.session, "original": v.original_id, "replay": v.replay_id, "verdict": v.verdict,
+             "details": v.details, "created_at": exact_utc(v.created_at)})
     return params, tags, fps, results, digests, verdicts

@@ -11,20 +11,17 @@ local chain as imported links (:mod:`seedreg.transfer.importer`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any
 
-from seedreg.db.models import RunRow
+from seedreg.db.tables import run_table
 from seedreg.integrity import chain
 
 FORMAT = "seedreg-run/1"
 #: Runs read per query on export.
 BATCH = 5000
-_LOOKUP = 500  # ids per IN (...) lookup
 
 _LOCAL = ("environment_id", "deleted_at", "deleted_reason")  # not facts of the run, or carried apart
-RUN_COLUMNS = [c for c in RunRow.__table__.columns if c.name not in _LOCAL]
+RUN_COLUMNS = [c for c in run_table.columns if c.name not in _LOCAL]
 FP_FIELDS = (*chain.FP_FIELDS_V1, "logged_at")  # when it was logged: exported, not part of the record
 #: Column order of the rows a line carries, as :mod:`seedreg.transfer.importer` inserts them.
 RUN_INSERT = [c.name for c in RUN_COLUMNS] + ["deleted_at", "deleted_reason", "environment_id"]
@@ -43,9 +40,3 @@ class LineError(ValueError):
 def exact_utc(moment: datetime | None) -> str | None:
     """A stored (naive UTC) time as exact ISO 8601 with a ``Z``: microseconds always written."""
     return None if moment is None else moment.isoformat(timespec="microseconds") + "Z"
-
-
-def parts(items: Sequence[Any], size: int = _LOOKUP) -> Iterator[Sequence[Any]]:
-    """``items`` in slices of ``size``: ids for ``IN (...)`` lookups stay few per query."""
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

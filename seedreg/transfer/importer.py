@@ -19,17 +19,25 @@ import os
 import stat
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Dialect, Engine, any_, bindparam, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Connection, Dialect, Engine, select
 
 from seedreg.db import bulk, engines
-from seedreg.db.models import Environment, FingerprintRow, Param, ReplayVerdict, Result, RunRow, Tag
+from seedreg.db.lookups import where_in
+from seedreg.db.tables import (
+    environment_table,
+    fingerprint_table,
+    param_table,
+    replay_table,
+    result_table,
+    run_table,
+    tag_table,
+)
 from seedreg.integrity import chain
-from seedreg.transfer.format import FP_INSERT, RESULT_INSERT, RUN_INSERT, VALUE_INSERT, LineError, parts
+from seedreg.transfer.format import FP_INSERT, RESULT_INSERT, RUN_INSERT, VALUE_INSERT, LineError
 from seedreg.transfer.lines import LineReader
 
 #: Runs written at a time, and at most per transaction: a commit writes every index page its
@@ -345,7 +353,7 @@ def _begin(conn: Connection) -> None:
 
 def _write(conn: Connection, batch: _Batch, report: ImportReport) -> None:
     """In the open transaction: new runs with their rows, their chain links, and verdicts not stored yet."""
-    present = _existing(conn, RunRow.id, {h.run_id for h in batch.heads} | {r for h in batch.heads for r in h.refs})
+    present = _existing(conn, run_table.c.id, {h.run_id for h in batch.heads} | {r for h in batch.heads for r in h.refs})
     drop: set[int] = set()  # positions of lines not written
     refused: list[tuple[int, str]] = []
     skipped = 0
@@ -375,16 +383,16 @@ def _write(conn: Connection, batch: _Batch, report: ImportReport) -> None:
         fps = _kept(fps, [head.fingerprints for head in heads], drop)
         results = _kept(results, [head.results for head in heads], drop)
     env_ids = _environment_ids(conn, {row[-1]: batch.environments[row[-1]] for row in runs})
-    bulk.insert_rows(conn, RunRow.__table__, RUN_INSERT, [row[:-1] + (env_ids[row[-1]],) for row in runs])
-    bulk.insert_rows(conn, Param.__table__, VALUE_INSERT, params)
-    bulk.insert_rows(conn, Tag.__table__, VALUE_INSERT, tags)
-    bulk.insert_rows(conn, FingerprintRow.__table__, FP_INSERT, fps)
-    bulk.insert_rows(conn, Result.__table__, RESULT_INSERT, results)
+    bulk.insert_rows(conn, run_table, RUN_INSERT, [row[:-1] + (env_ids[row[-1]],) for row in runs])
+    bulk.insert_rows(conn, param_table, VALUE_INSERT, params)
+    bulk.insert_rows(conn, tag_table, VALUE_INSERT, tags)
+    bulk.insert_rows(conn, fingerprint_table, FP_INSERT, fps)
+    bulk.insert_rows(conn, result_table, RESULT_INSERT, results)
     if links:
         chain.extend(conn, links, imported=True)
     verdicts = _new_verdicts(conn, [v for head in batch.heads for v in head.replays])
     columns = ["session", "original_id", "replay_id", "verdict", "details", "created_at"]
-    bulk.insert_rows(conn, ReplayVerdict.__table__, columns, [tuple(v[c] for c in columns) for v in verdicts])
+    bulk.insert_rows(conn, replay_table, columns, [tuple(v[c] for c in columns) for v in verdicts])
     report.imported += len(runs)
     report.skipped += skipped
     report.verdicts += len(verdicts)
@@ -401,36 +409,17 @@ def _kept(rows: list[tuple], counts: list[int], drop: set[int]) -> list[tuple]:
     return kept
 
 
-def _where_in(conn: Connection, query: Any, column: Any, keys: Iterable[Any]) -> Sequence[Any]:
-    """The rows of ``query`` whose ``column`` is one of ``keys``.
-
-    On PostgreSQL the keys go as one array (``= ANY``): inside an import's transaction, IN
-    lists of 500 parameters took about 0.1 s each (an import ran at under 1,000 runs/s), one
-    array of all the keys takes a few milliseconds. Elsewhere IN lists of a few hundred.
-    """
-    wanted = sorted(set(keys))
-    if not wanted:
-        return []
-    if conn.dialect.name == "postgresql":
-        keys_param = bindparam("keys", wanted, type_=ARRAY(column.type))
-        return conn.execute(query.where(column == any_(keys_param))).all()
-    rows: list[Any] = []
-    for part in parts(wanted):
-        rows += conn.execute(query.where(column.in_(part))).all()
-    return rows
-
-
 def _existing(conn: Connection, column: Any, keys: Iterable[Any]) -> set[Any]:
     """The ``keys`` found in ``column``."""
-    return {row[0] for row in _where_in(conn, select(column), column, keys)}
+    return {row[0] for row in where_in(conn, select(column), column, keys)}
 
 
 def _environment_ids(conn: Connection, environments: dict[str, dict[str, Any]]) -> dict[str, int]:
     """Local ids of these environments (by digest), inserting the ones the registry lacks."""
-    table = Environment.__table__
+    table = environment_table
 
     def known() -> dict[str, int]:
-        return dict(_where_in(conn, select(table.c.digest, table.c.id), table.c.digest, environments))
+        return dict(where_in(conn, select(table.c.digest, table.c.id), table.c.digest, environments))
 
     ids = known()
     missing = [dict(env, created_at=engines.utcnow()) for digest, env in environments.items() if digest not in ids]
@@ -444,9 +433,9 @@ def _new_verdicts(conn: Connection, verdicts: list[dict[str, Any]]) -> list[dict
     """The verdicts not stored yet (a verdict is its session, original and replay)."""
     if not verdicts:
         return []
-    table = ReplayVerdict.__table__
+    table = replay_table
     query = select(table.c.session, table.c.original_id, table.c.replay_id)
-    stored = {tuple(row) for row in _where_in(conn, query, table.c.original_id, {v["original_id"] for v in verdicts})}
+    stored = {tuple(row) for row in where_in(conn, query, table.c.original_id, {v["original_id"] for v in verdicts})}
     fresh = []
     for verdict in verdicts:
         key = (verdict["session"], verdict["original_id"], verdict["replay_id"])

@@ -18,17 +18,8 @@ import orjson
 from sqlalchemy import Boolean, DateTime, Dialect, Float, Integer
 
 from seedreg.db import bulk, keyvalues, scalars
-from seedreg.db.models import (
-    SEED_KINDS,
-    SEED_SOURCES,
-    STATUSES,
-    VALUE_TYPES,
-    VERDICTS,
-    Environment,
-    FingerprintRow,
-    RunRow,
-)
-from seedreg.db.vocabulary import CLOSED
+from seedreg.db.tables import environment_table, fingerprint_table, run_table
+from seedreg.db.vocabulary import CLOSED, SEED_KINDS, SEED_SOURCES, STATUSES, VALUE_TYPES, VERDICTS
 from seedreg.integrity import chain
 from seedreg.records import ENVIRONMENT_FIELDS, environment_record
 from seedreg.transfer.format import (
@@ -208,7 +199,7 @@ _FP_TYPES = {"name": ((str,), False), "seq": ((int,), False), "algorithm": ((str
              "digest": ((str,), False), "kind": ((str,), False), "dtype": ((str,), True), "shape": ((str,), True),
              "chunk_elems": ((int,), True), "chunks": ((str,), True), "kept": ((bool,), False),
              "logged_at": ((str,), False)}
-_FP_LIMITS = [(c.name, length) for c in FingerprintRow.__table__.columns
+_FP_LIMITS = [(c.name, length) for c in fingerprint_table.columns
               if c.name in _FP_TYPES and (length := getattr(c.type, "length", None))]
 _FP_INTS = ("seq", "chunk_elems")
 _FP_SHAPES: set[tuple[tuple, tuple]] = set()  # like _RUN_SHAPES
@@ -294,9 +285,9 @@ class LineReader:
         self._environments: dict[tuple, dict[str, Any]] = {}
         # Checked environments as export writes them (str and UTF-8), by their first characters.
         self._verbatim: dict[str | bytes, tuple[str | bytes, dict[str, Any]]] = {}
-        self._run_prep = bulk.preparers(dialect, RunRow.__table__, RUN_INSERT[:-1])
-        self._fp_prep = bulk.preparers(dialect, FingerprintRow.__table__, FP_INSERT)
-        self._time_prep = bulk.preparers(dialect, RunRow.__table__, ["started_at"])
+        self._run_prep = bulk.preparers(dialect, run_table, RUN_INSERT[:-1])
+        self._fp_prep = bulk.preparers(dialect, fingerprint_table, FP_INSERT)
+        self._time_prep = bulk.preparers(dialect, run_table, ["started_at"])
 
     def environment(self, env: Any) -> dict[str, Any]:
         """The line's environment, once checked: its fields must give its digest."""
@@ -313,7 +304,7 @@ class LineReader:
                 ok = False
             if not ok:
                 raise LineError("the environment's fields do not give its digest (edited or malformed)")
-            for column in Environment.__table__.columns:
+            for column in environment_table.columns:
                 length = getattr(column.type, "length", None)
                 if length and env.get(column.name) is not None and len(env[column.name]) > length:
                     raise LineError(f"environment.{column.name} is too long ({len(env[column.name])} characters)")
