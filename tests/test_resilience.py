@@ -55,13 +55,14 @@ def test_many_processes_writing_one_sqlite_file_lose_nothing(tmp_path: Path, reg
 
 
 CRASHER = """
-    import os, signal, sys
+    import os, signal, sys, time
     import numpy as np
     import seedreg
 
     with seedreg.run("doomed", seed=3) as run:
         run.log("before", np.arange(10))
         print(run.id, flush=True)
+        time.sleep(0.1)  # durable within 50 ms (DESIGN §1)
         if sys.argv[1] == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
         os._exit(1)
@@ -130,6 +131,69 @@ def test_other_hosts_runs_are_crashed_only_once_their_heartbeat_is_stale(registr
     assert registry.get(fresh).status == "crashed"
 
 
+HOLDER = """
+    import sys
+    import numpy as np
+    import seedreg
+
+    with seedreg.run("held", seed=4, params={"lr": 0.5}) as run:
+        run.log("first", np.arange(5))
+        print(run.id, flush=True)
+        sys.stdin.readline()  # the test reads the registry from its own process meanwhile
+        run.log("second", np.arange(6))
+        print("logged", flush=True)
+        sys.stdin.readline()
+"""
+
+
+def test_an_open_run_and_its_fingerprints_are_in_the_registry_within_50_ms(tmp_path, registry_path):
+    # DESIGN §1: a block's writes may be batched, but another process sees them within 50 ms.
+    script = write(tmp_path / "holder.py", HOLDER)
+    process = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path, stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        run_id = process.stdout.readline().strip()
+        time.sleep(0.1)
+        record = seedreg.Registry().get(run_id)
+        assert record.status == "running" and record.params == {"lr": 0.5} and list(record.fingerprints) == ["first"]
+        process.stdin.write("\n")
+        process.stdin.flush()
+        assert process.stdout.readline().strip() == "logged"
+        time.sleep(0.1)
+        assert list(seedreg.Registry().get(run_id).fingerprints) == ["first", "second"]
+    finally:
+        process.communicate("\n", timeout=60)
+    assert process.returncode == 0
+    record = seedreg.Registry().get(run_id)
+    assert record.status == "completed" and seedreg.Registry().audit().ok
+
+
+def test_a_block_that_never_reached_the_registry_is_spooled_whole_and_synced(tmp_path, registry_path, monkeypatch):
+    # Locked out from its open to its close: the open, both fingerprints and the close are spooled.
+    monkeypatch.setenv("SEEDREG_RETRY_SECONDS", "0.3")
+    with seedreg.run("warm", seed=1):
+        pass  # the registry exists, this process's writer is warm
+    blocker = sqlite3.connect(registry_path, timeout=0.1, isolation_level=None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with seedreg.run("locked-out", seed=8, params={"k": 1}, tags={"t": "x"}) as run:
+            blocker.execute("BEGIN EXCLUSIVE")  # before its open is committed
+            run.log("a", np.arange(3))
+            run.log("score", 0.5)
+    assert any("spooled" in str(w.message) for w in caught)
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    with pytest.raises(seedreg.errors.UnknownRunError):
+        seedreg.Registry().get(run.id)  # nothing of it reached the registry
+    result = invoke("sync")
+    assert result.exit_code == 0 and "synced 1" in result.stdout
+    record = seedreg.Registry().get(run.id)
+    assert record.status == "completed" and record.params == {"k": 1} and record.tags == {"t": "x"}
+    assert list(record.fingerprints) == ["a", "score"] and record.results == {"score": 0.5}
+    assert invoke("sync").stdout.startswith("synced 0")
+    assert seedreg.Registry().audit().ok
+
+
 def test_a_registry_locked_too_long_at_close_spools_the_run_and_sync_closes_it(tmp_path, registry_path, monkeypatch):
     monkeypatch.setenv("SEEDREG_RETRY_SECONDS", "0.5")
     data = np.arange(1000.0)
@@ -138,6 +202,7 @@ def test_a_registry_locked_too_long_at_close_spools_the_run_and_sync_closes_it(t
         warnings.simplefilter("always")
         with seedreg.run("spooled", seed=9) as run:
             run.log("data", data)
+            time.sleep(0.1)  # the open and "data" are committed (within 50 ms, DESIGN §1)
             blocker = sqlite3.connect(registry_path, timeout=0.1, isolation_level=None)
             blocker.execute("BEGIN EXCLUSIVE")  # another process holds the file
             run.log("late", data * 2)
@@ -163,11 +228,12 @@ def test_a_registry_locked_too_long_at_close_spools_the_run_and_sync_closes_it(t
 
 def test_a_spooled_close_of_a_run_shown_crashed_closes_it_normally(tmp_path, registry_path, monkeypatch):
     script = write(tmp_path / "spool_then_die.py", """
-        import os, sqlite3, sys, warnings
+        import os, sqlite3, sys, time, warnings
         import seedreg
         os.environ["SEEDREG_RETRY_SECONDS"] = "0.3"
         with seedreg.run("late-close", seed=2) as run:
             run.log("x", [1, 2, 3])
+            time.sleep(0.1)  # durable within 50 ms (DESIGN §1)
             blocker = sqlite3.connect(sys.argv[1], timeout=0.1, isolation_level=None)
             blocker.execute("BEGIN EXCLUSIVE")
         print(run.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import sqlite3
@@ -40,14 +41,19 @@ def resolve_url(db: str | os.PathLike[str] | None = None) -> str:
     """The registry URL: a replay's registry, else a sweep's, else ``db``, else ``$SEEDREG_DB``, else ``./seedreg.db``."""
     chosen = (os.environ.get(REPLAY_DB_ENV) or os.environ.get(SWEEP_DB_ENV) or db or os.environ.get("SEEDREG_DB")
               or DEFAULT_FILE)
-    chosen = os.fspath(chosen)
+    return _url_of(os.fspath(chosen), os.getcwd())
+
+
+@functools.lru_cache(maxsize=64)
+def _url_of(chosen: str, cwd: str) -> str:
+    """:func:`resolve_url`'s answer for a chosen text in a working folder (every block asks: parsed once)."""
     if "://" in chosen:
         try:
             make_url(chosen)
         except exc.ArgumentError:
             raise UsageError(f"not a database URL: {mask_url(chosen)}") from None
         return chosen
-    return "sqlite:///" + str(Path(chosen).expanduser().resolve())
+    return "sqlite:///" + str((Path(cwd) / Path(chosen).expanduser()).resolve())
 
 
 def mask_url(url: str) -> str:
@@ -59,6 +65,7 @@ def mask_url(url: str) -> str:
         return ("***@" + tail) if sep else url
 
 
+@functools.lru_cache(maxsize=64)
 def sqlite_path(url: str) -> Path | None:
     """The file behind a SQLite URL, or None for a server or in-memory database."""
     parsed = make_url(url)

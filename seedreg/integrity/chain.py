@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, NamedTuple, cast
 
 import blake3
-from sqlalchemy import BindParameter, Connection, bindparam, select
+from sqlalchemy import BindParameter, Connection, bindparam, literal, select, union_all
 
 from seedreg.db import bulk
 from seedreg.db.engines import utcnow
@@ -91,7 +91,7 @@ def link_digest(previous: str, record: str) -> str:
 
 
 @functools.lru_cache(maxsize=3)
-def _statements(by: str) -> tuple[Any, Any, Any, Any, Any]:
+def _statements(by: str) -> tuple[Any, Any, Any]:
     """The queries of :func:`load_records`, built once (closing a run uses them every time): of
     ``"all"`` runs, the runs of a list of ``"ids"``, or ``"one"`` run (a plain ``=``: no IN list to render)."""
     runs_q = select(
@@ -113,26 +113,24 @@ def _statements(by: str) -> tuple[Any, Any, Any, Any, Any]:
         tag_q = tag_q.where(match(tag_table.c.run_id))
         fp_q = fp_q.where(match(fingerprint_table.c.run_id))
         result_q = result_q.where(match(result_table.c.run_id))
-    return runs_q, param_q, tag_q, fp_q, result_q
+    # Params, tags and results have the same shape: one statement reads the three (a close runs it).
+    values_q = union_all(*(query.add_columns(literal(part).label("part"))
+                           for part, query in (("p", param_q), ("t", tag_q), ("r", result_q))))
+    return runs_q, values_q, fp_q
 
 
 def load_records(conn: Connection, run_ids: Sequence[str] | None = None) -> dict[str, Parts]:
     """The record parts of the given runs (all runs when None), read in a few bulk queries."""
     by = "all" if run_ids is None else "one" if len(run_ids) == 1 else "ids"
-    runs_q, param_q, tag_q, fp_q, result_q = _statements(by)
+    runs_q, values_q, fp_q = _statements(by)
     bind = {} if run_ids is None else {"id": run_ids[0]} if by == "one" else {"ids": list(run_ids)}
-    params: dict[str, list] = {}
-    for run_id, *rest in conn.execute(param_q, bind):
-        params.setdefault(run_id, []).append(rest)
-    tags: dict[str, list] = {}
-    for run_id, *rest in conn.execute(tag_q, bind):
-        tags.setdefault(run_id, []).append(rest)
+    values: dict[str, dict[str, list]] = {"p": {}, "t": {}, "r": {}}
+    for run_id, name, value_type, text_, part in conn.execute(values_q, bind):
+        values[part].setdefault(run_id, []).append([name, value_type, text_])
+    params, tags, results = values["p"], values["t"], values["r"]
     fps: dict[str, list] = {}
     for row in conn.execute(fp_q, bind):
         fps.setdefault(row.run_id, []).append(row._mapping)
-    results: dict[str, list] = {}
-    for run_id, *rest in conn.execute(result_q, bind):
-        results.setdefault(run_id, []).append(rest)
     if len(_environments) > 64:  # a handful per registry: its rows' fields, each checked once per process
         _environments.clear()
     return {

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -105,7 +106,7 @@ def substitute(engine: Engine, seed: codec.Seed, parent: str | None, block_index
         original = originals[block_index]
     else:
         with engine.connect() as conn:
-            original_parent = conn.execute(select(run_table.c.replay_of).where(run_table.c.id == parent)).scalar()
+            original_parent = _replayed_by(conn, parent)
             if original_parent is None:
                 return seed, None
             original = conn.execute(
@@ -117,6 +118,21 @@ def substitute(engine: Engine, seed: codec.Seed, parent: str | None, block_index
         if original is None:
             return seed, None
     return _replayed(original), original.id
+
+
+def _replayed_by(conn: Any, parent: str) -> str | None:
+    """The run ``parent`` replays, waiting a little for a parent another process opened (its open is
+    committed within a batch, :data:`~seedreg.recording.writer.BATCH_SECONDS`)."""
+    from seedreg.recording.writer import PARENT_WAIT_SECONDS, flush_all
+
+    flush_all()
+    deadline = time.monotonic() + PARENT_WAIT_SECONDS
+    while True:
+        row = conn.execute(select(run_table.c.replay_of).where(run_table.c.id == parent)).first()
+        if row is not None or time.monotonic() > deadline:
+            return row[0] if row is not None else None
+        conn.rollback()  # a new snapshot: the parent may have been committed since
+        time.sleep(0.01)
 
 
 def _replayed(original: Any) -> codec.Seed:

@@ -1,13 +1,21 @@
-"""Writing runs as they happen: open, log a fingerprint, close — each one short transaction.
+"""Writing runs as they happen: open, log a fingerprint, close.
 
-Opening fails fast when the registry cannot be reached (before the experiment runs);
-logging and closing retry, then spool (:mod:`seedreg.spool`) rather than lose a result.
+A root block's open and its fingerprints wait at most :data:`BATCH_SECONDS` (a background
+flusher commits them), and its close commits whatever still waits with it: a short block is one
+transaction, and a fingerprint is durable within 50 ms of being logged (DESIGN §1). A child's
+open is written at once, its parent first. The first block fails fast when the registry cannot be
+reached (before the experiment runs); closing retries, then spools (:mod:`seedreg.spool`) rather
+than lose a result.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
+import threading
+import time
 import warnings
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +36,31 @@ _RUNS = run_table
 #: Closes a run that is still open (running, or shown as crashed); built once.
 _CLOSE = _RUNS.update().where(_RUNS.c.id == bindparam("run_id"), _RUNS.c.status.in_(("running", "crashed")))
 _recorders: dict[str, Recorder] = {}
-forks.after_fork(_recorders.clear)  # a forked child builds its own
+forks.after_fork(_recorders.clear)  # a forked child builds its own (its parent writes what waits)
+
+#: How long a root block's open and fingerprints may wait to be committed together (DESIGN §1: 50 ms).
+BATCH_SECONDS = 0.04
+#: How long a child's open waits for its parent to appear (another process commits it within BATCH_SECONDS).
+PARENT_WAIT_SECONDS = 0.5
+
+#: A write waiting to be committed: ("open", {"row", "params", "tags"}) or ("fingerprint", row).
+Write = tuple[str, dict[str, Any]]
+
+
+def flush_all() -> None:
+    """Commit every write this process still holds back (a reader here sees its own runs)."""
+    for recorder in list(_recorders.values()):
+        recorder.flush()
+
+
+@atexit.register
+def _at_exit() -> None:
+    """Commit what waits, then close the recorders' connections: the last close of a SQLite registry
+    checkpoints its WAL into the file (the flusher thread would otherwise keep them open)."""
+    flush_all()
+    for recorder in list(_recorders.values()):
+        recorder.engine.dispose()
+forks.before_fork(flush_all)  # a forked worker's block may name this process's run as its parent
 
 
 class Recorder:
@@ -40,6 +72,11 @@ class Recorder:
         self.engine: Engine = engines.engine_for(url)
         engines.retrying(lambda: schema.ensure(self.engine, create=True), unreachable=False)
         self._environments: dict[str, int] = {}
+        self._pending: dict[str, list[Write]] = {}  # by run id, in order
+        self._lock = threading.Lock()  # guards _pending
+        self._writing = threading.Lock()  # one committer of held-back writes at a time, in order
+        self._wake = threading.Event()
+        self._flusher: threading.Thread | None = None
         self.synced = self.sync()
         self._persist_crashed()
 
@@ -95,18 +132,33 @@ class Recorder:
         return env_id
 
     def open_run(self, row: dict[str, Any], params: list[dict[str, Any]], tags: list[dict[str, Any]]) -> None:
-        """Insert a new run (status running) with its params and tags (rows of :func:`values.rows`)."""
+        """Insert a new run (status running) with its params and tags (rows of :func:`values.rows`).
+
+        A root run's insert waits for the next batch; a child's is written now (after every write
+        held back here, its parent's included), waiting a little for a parent another process opened.
+        """
+        write = {"row": row, "params": [{"run_id": row["id"], **r} for r in params],
+                 "tags": [{"run_id": row["id"], **r} for r in tags]}
+        if row["parent_id"] is None:
+            self._hold(row["id"], ("open", write))
+            return
+        self.flush()
+        deadline = time.monotonic() + PARENT_WAIT_SECONDS
+
         def work() -> None:
             with engines.write(self.engine) as conn:
-                conn.execute(_RUNS.insert(), row)
-                for table, rows in ((param_table, params), (tag_table, tags)):
-                    if rows:
-                        conn.execute(table.insert(), [{"run_id": row["id"], **r} for r in rows])
-        engines.retrying(work, unreachable=False)
+                _open(conn, write)
+        while True:
+            try:
+                return engines.retrying(work, unreachable=False)
+            except RegistryError as error:
+                if "FOREIGN KEY" not in str(error).upper() or time.monotonic() > deadline:
+                    raise
+                time.sleep(BATCH_SECONDS / 4)
 
     def log_fingerprint(self, run_id: str, name: str, seq: int, fp: Any, kept: bool,
-                        result: tuple[str, str, float | None] | None = None) -> Path | None:
-        """Store one fingerprint now, so a run that crashes later keeps it; spool it if unreachable.
+                        result: tuple[str, str, float | None] | None = None) -> None:
+        """Store one fingerprint within :data:`BATCH_SECONDS`, so a run that crashes later keeps it.
 
         ``result`` (``scalars.encode`` of a real number) is written in the same transaction.
         """
@@ -116,30 +168,59 @@ class Recorder:
             "shape": json.dumps(list(fp.shape)) if fp.shape is not None else None,
             "chunk_elems": fp.chunk_elems, "chunks": fp.chunks, "kept": kept, "logged_at": utcnow(),
         }
-
         if result is not None:
             value_type, text, num = result
             row["result"] = {"run_id": run_id, "name": name, "value_type": value_type, "text": text, "num": num}
-
-        def work() -> None:
-            with engines.write(self.engine) as conn:
-                _insert_fingerprint(conn, row)
-        return self._or_spool(work, run_id, "fingerprint", row)
+        self._hold(run_id, ("fingerprint", row))
 
     def close_run(self, run_id: str, **fields: Any) -> Path | None:
-        """Record how the run ended and link it into the audit chain, atomically; spool it if unreachable."""
-        def work() -> None:
-            with engines.write(self.engine) as conn:
-                _close(conn, run_id, fields)
-        return self._or_spool(work, run_id, "close", fields)
+        """Record how the run ended and link it into the audit chain, atomically, with whatever of the
+        run still waits; spool it all if the registry is unreachable."""
+        with self._writing:
+            with self._lock:
+                writes = self._pending.pop(run_id, [])
 
-    def _or_spool(self, work: Any, run_id: str, kind: str, fields: dict[str, Any]) -> Path | None:
+            def work() -> None:
+                with engines.write(self.engine) as conn:
+                    for kind, write in writes:
+                        _APPLY[kind](conn, write)
+                    _close(conn, run_id, fields)
+            return self._or_spool(work, run_id, [*writes, ("close", fields)])
+
+    def flush(self) -> None:
+        """Commit every write held back now, in one transaction; on failure they wait for the run's close."""
+        with self._writing:
+            with self._lock:
+                held, self._pending = self._pending, {}
+            if not held:
+                return
+            try:
+                with engines.write(self.engine) as conn:
+                    for writes in held.values():
+                        for kind, write in writes:
+                            _APPLY[kind](conn, write)
+            except Exception:
+                with self._lock:  # back in front of what came since: the close writes them, or spools them
+                    for run_id, writes in held.items():
+                        self._pending[run_id] = writes + self._pending.get(run_id, [])
+
+    def _hold(self, run_id: str, write: Write) -> None:
+        with self._lock:
+            self._pending.setdefault(run_id, []).append(write)
+            if self._flusher is None:
+                self._flusher = threading.Thread(target=_flush_batches, args=(weakref.ref(self), self._wake),
+                                                 name="seedreg-writer", daemon=True)
+                self._flusher.start()
+        self._wake.set()
+
+    def _or_spool(self, work: Any, run_id: str, entries: list[Write]) -> Path | None:
         try:
             engines.retrying(work)
         except RegistryError as error:
             if not isinstance(error.__cause__, DBAPIError) or engines.error_kind(error.__cause__) == "error":
                 raise
-            path = spool.append(self.url, run_id, kind, fields)
+            for kind, fields in entries:
+                path = spool.append(self.url, run_id, kind, _spooled(kind, fields))
             warnings.warn(
                 f"seedreg: the registry {engines.mask_url(self.url)} is unavailable ({error}); "
                 f"run {run_id} was spooled to {path}: run `seedreg sync` when it is back",
@@ -162,6 +243,39 @@ class Recorder:
         return synced
 
 
+def _flush_batches(recorder: weakref.ref[Recorder], wake: threading.Event) -> None:
+    """The flusher: whatever is held back is committed :data:`BATCH_SECONDS` after it arrived.
+
+    It holds its recorder weakly: at exit the recorder (and its engine's connections) can be closed,
+    which checkpoints a SQLite registry's WAL into its file.
+    """
+    while True:
+        wake.wait()
+        time.sleep(BATCH_SECONDS)
+        wake.clear()
+        alive = recorder()
+        if alive is None:
+            return
+        alive.flush()
+        del alive
+
+
+def _open(conn: Any, write: dict[str, Any]) -> None:
+    """A new run's row with its params and tags (a spooled open is applied once: skipped if present)."""
+    conn.execute(_RUNS.insert(), write["row"])
+    for table in (param_table, tag_table):
+        rows = write["params" if table is param_table else "tags"]
+        if rows:
+            conn.execute(table.insert(), rows)
+
+
+def _spooled(kind: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """A write as a spool entry's fields (top-level values only are encoded: an open's row goes flat)."""
+    if kind != "open":
+        return fields
+    return {**fields["row"], "$params": fields["params"], "$tags": fields["tags"]}
+
+
 def _close(conn: Any, run_id: str, fields: dict[str, Any]) -> None:
     """Close a run that is still open (running, or shown as crashed) and chain it."""
     done = conn.execute(_CLOSE, {"run_id": run_id, **fields})
@@ -179,8 +293,13 @@ def _insert_fingerprint(conn: Any, row: dict[str, Any]) -> None:
 
 
 def _apply(conn: Any, entry: dict[str, Any]) -> None:
+    """One spooled write, applied once whatever was written before (a spool may be synced twice)."""
     fields = entry["fields"]
-    if entry["kind"] == "fingerprint":
+    if entry["kind"] == "open":
+        row = {key: value for key, value in fields.items() if not key.startswith("$")}
+        if conn.execute(select(_RUNS.c.id).where(_RUNS.c.id == row["id"])).first() is None:
+            _open(conn, {"row": row, "params": fields["$params"], "tags": fields["$tags"]})
+    elif entry["kind"] == "fingerprint":
         table = fingerprint_table
         exists = conn.execute(
             select(table.c.name).where(table.c.run_id == fields["run_id"], table.c.name == fields["name"])
@@ -189,3 +308,7 @@ def _apply(conn: Any, entry: dict[str, Any]) -> None:
             _insert_fingerprint(conn, fields)
     elif entry["kind"] == "close":
         _close(conn, entry["run"], fields)
+
+
+#: How each kind of held-back write is committed.
+_APPLY = {"open": _open, "fingerprint": _insert_fingerprint}

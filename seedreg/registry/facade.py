@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -68,7 +69,13 @@ class Registry:
             raise UsageError(f"{what} writes to the registry, which was opened read-only")
 
     def engine(self) -> Engine:
-        """The engine of an existing registry whose schema is current (checked once)."""
+        """The engine of an existing registry whose schema is current (checked once).
+
+        Writes this process's blocks still hold back are committed first: a reader sees its own runs.
+        """
+        writer = sys.modules.get("seedreg.recording.writer")  # loaded only where a block ran
+        if writer is not None:
+            writer.flush_all()
         if self._engine_checked is None:
             if not engines.exists(self.url):
                 raise self._missing()
