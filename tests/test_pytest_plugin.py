@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -208,6 +209,20 @@ def test_node_seed_is_the_documented_rule():
     # pinned: a test's seed must never change between seedreg releases
     assert node_seed(0, "a::b") == [0, 2778209917, 2513374292, 2816121254, 2650732700]
     assert node_seed(2**127, "a::b")[1:] == node_seed(0, "a::b")[1:]
+
+
+def test_the_reproduce_command_quotes_every_word_for_a_shell():
+    from seedreg.testing.invocation import Reproducer
+
+    options = ["-W", "error::UserWarning", "-o", "addopts=-p no:x", "--flag='q'"]
+    reproducer = Reproducer({"dir": "/tmp/a dir", "options": options}, "sqlite:////tmp/$HOME db")
+    selection = "tests/test_x.py::test_y[a b-'c']"
+    assert reproducer.args("r1", selection) == [*options, "--seedreg-replay", "r1", selection]
+    command = reproducer.command("r1", selection)
+    assert shlex.split(command) == ["cd", "/tmp/a dir", "&&", "pytest", *options, "--seedreg-replay", "r1",
+                                    "--seedreg-db", "sqlite:////tmp/$HOME db", selection]
+    assert Reproducer({"dir": "/tmp", "options": []}, None).command("r1", "t.py::x") == (
+        "cd /tmp && pytest --seedreg-replay r1 t.py::x")
 
 
 def test_each_run_records_its_session_and_the_command_that_replays_it(pytester: pytest.Pytester,

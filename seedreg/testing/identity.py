@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 
+_WORDS = struct.Struct("<4I")
+
 
 def node_seed(root: int, nodeid: str) -> list[int]:
     """The seed of test ``nodeid`` under root seed ``root``: ``[root, *4 LE uint32 of BLAKE3(nodeid)[:16]]``."""
-    import blake3
+    from blake3 import blake3
 
-    return [root, *struct.unpack("<4I", blake3.blake3(nodeid.encode("utf-8")).digest()[:16])]
+    return [root, *_WORDS.unpack(blake3(nodeid.encode("utf-8")).digest(length=16))]
 
 
 def _fs_node(node: pytest.Item | pytest.Collector) -> pytest.File | pytest.Directory | None:

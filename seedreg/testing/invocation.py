@@ -111,13 +111,23 @@ def invocation(config: pytest.Config) -> dict[str, Any]:
             "options": keep, "pytest": pytest.__version__}
 
 
-def replay_args(recorded: dict[str, Any], run_id: str, selection: str) -> list[str]:
-    """The arguments after ``pytest`` that replay one test's run."""
-    return [*recorded["options"], "--seedreg-replay", run_id, selection]
+class Reproducer:
+    """The arguments and the shell command that replay each test of a session, from parts quoted once.
 
+    ``command(run, selection)`` is ``cd DIR && pytest OPTIONS --seedreg-replay RUN [--seedreg-db DB]
+    SELECTION``, each word quoted for a POSIX shell (printed and tagged ``pytest.reproduce``).
+    """
 
-def reproduce(recorded: dict[str, Any], args: list[str], db: str | None) -> str:
-    """The shell command that replays one test, from the session's directory (printed and tagged)."""
-    registry = ["--seedreg-db", db] if db else []
-    command = shlex.join(["pytest", *args[:-1], *registry, args[-1]])
-    return f"cd {shlex.quote(recorded['dir'])} && {command}"
+    def __init__(self, recorded: dict[str, Any], db: str | None) -> None:
+        self.options: list[str] = list(recorded["options"])
+        head = shlex.join(["pytest", *self.options, "--seedreg-replay"])
+        self._head = f"cd {shlex.quote(recorded['dir'])} && {head} "
+        self._registry = " " + shlex.join(["--seedreg-db", db]) if db else ""
+
+    def args(self, run_id: str, selection: str) -> list[str]:
+        """The arguments after ``pytest`` that replay one test's run."""
+        return [*self.options, "--seedreg-replay", run_id, selection]
+
+    def command(self, run_id: str, selection: str) -> str:
+        """The shell command that replays one test, from the session's directory."""
+        return f"{self._head}{shlex.quote(run_id)}{self._registry} {shlex.quote(selection)}"

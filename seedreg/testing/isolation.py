@@ -43,6 +43,8 @@ def setup_collectors(item: pytest.Item, seed_of: Callable[[Any], list[int]]) -> 
     """Set up the collectors above ``item`` not set up yet, each isolated; pytest's own setup of the item
     follows (and raises a collector's setup error again for every item below it)."""
     state = item.session._setupstate
+    if item.parent in state.stack:  # the stack is one chain from the session: all of them are set up
+        return
     for collector in item.listchain()[:-1]:
         if collector not in state.stack:
             with Isolated(seed_of(collector)):
@@ -62,6 +64,9 @@ def teardown_collectors(item: pytest.Item, nextitem: pytest.Item | None,
                         seed_of: Callable[[Any], list[int]]) -> list[BaseException]:
     """Tear down the collectors ``nextitem`` does not need, innermost first, each isolated."""
     state = item.session._setupstate
+    parent = item.parent
+    if nextitem is not None and nextitem.parent is parent and state.stack and next(reversed(state.stack)) is parent:
+        return []  # the next test needs all of them (most tests)
     needed = nextitem.listchain() if nextitem is not None else []
     errors: list[BaseException] = []
     while state.stack:

@@ -67,6 +67,16 @@ class SeedregSession:
         self.closed: dict[str, Run] = {}  # closed, until the test's teardown report names them
         self.errors: dict[str, tuple[Any, Any, Any]] = {}
         self.recorded: list[dict[str, str]] = []  # every run of the session (all workers'): nodeid, run, status
+        self._prepare_runs()
+
+    def _prepare_runs(self) -> None:
+        """What every test's run takes from the session, computed once rather than per test."""
+        self.reproducer = invocation.Reproducer(self.invocation, self.db_shown)
+        self._recorded = {key: value for key, value in self.invocation.items() if key != "options"}
+        self._columns = {name: json.dumps(value) if name in ("argv", "command") else value
+                         for name, value in self.session_facts.items()}
+        self._tags = {"session": self.session, "root_seed": str(self.root)}
+        self._scheme_tag: dict[str, Any] = {"seed_scheme": self.scheme} if self.scheme >= 2 else {}
 
     # -- seeds of what is not the test's own ---------------------------------------------------
 
@@ -189,25 +199,21 @@ class SeedregSession:
     # -- the block -----------------------------------------------------------------------------
 
     def _open(self, item: pytest.Item) -> None:
-        import seedreg
+        from seedreg.recording.block import Run  # NumPy, SQLAlchemy: once a test runs (not in an xdist controller)
 
         full = self.identity.full_id(item) if self.scheme >= 2 else item.nodeid
         replay = self.replay
         if replay is not None:
             replay.import_seeded_libraries()
-        run = seedreg.run(full if len(full) <= 255 else full[:254] + "…",
-                          node_seed(self.root, full) if replay is None else None, db=self.url)
+        run = Run(full if len(full) <= 255 else full[:254] + "…",
+                  node_seed(self.root, full) if replay is None else None, db=self.url)
         original = run.id if replay is None else replay.original.id
-        args = invocation.replay_args(self.invocation, original, self.identity.selection(item))
-        tags: dict[str, Any] = {"nodeid": full, "session": self.session, "root_seed": str(self.root),
-                                "reproduce": invocation.reproduce(self.invocation, args, self.db_shown)}
-        if self.scheme >= 2:
-            tags["seed_scheme"] = self.scheme
-        run._own_tags({"pytest": tags})
-        recorded = {key: value for key, value in self.invocation.items() if key != "options"}
-        run._columns["invocation"] = json.dumps({**recorded, "replay": args, "worker": self.worker})
-        run._columns.update({name: json.dumps(value) if name in ("argv", "command") else value
-                             for name, value in self.session_facts.items()})
+        selection = self.identity.selection(item)
+        reproduce = self.reproducer.command(original, selection)
+        run._own_tags({"pytest": {"nodeid": full, **self._tags, "reproduce": reproduce, **self._scheme_tag}})
+        run._columns["invocation"] = json.dumps({**self._recorded, "replay": self.reproducer.args(original, selection),
+                                                 "worker": self.worker})
+        run._columns.update(self._columns)
         if replay is not None:
             run._replaying = (replay.seed(), replay.original.id, self.session)
         run.__enter__()
