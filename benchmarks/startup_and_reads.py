@@ -108,12 +108,12 @@ def main() -> None:
         line("export of every run", took, floor, 3 * floor)
         print(f"    ratio {took / floor:.2f}x")
 
-        script = Path(tmp) / "one_block.py"
-        script.write_text("import numpy as np, seedreg\n"
-                          f"with seedreg.run('process', seed=1, db={db!r}) as run:\n"
-                          "    run.log('x', np.arange(10))\n")
+        # Run as `python -c` from the folder: git state is taken where the code is (cwd for -c).
+        one_block = ("import numpy as np, seedreg\n"
+                     f"with seedreg.run('process', seed=1, db={db!r}) as run:\n"
+                     "    run.log('x', np.arange(10))\n")
         for where, cwd in (("outside a git checkout", tmp), ("inside this git checkout", str(REPO))):
-            took, floor = alternating([PYTHON, str(script)], [PYTHON, "-c", "import numpy, sqlalchemy"], cwd=cwd)
+            took, floor = alternating([PYTHON, "-c", one_block], [PYTHON, "-c", "import numpy, sqlalchemy"], cwd=cwd)
             line(f"new process recording one run, {where}", took, floor, floor + 0.080)
 
         if options.export_runs:

@@ -10,6 +10,7 @@ imported when a run starts or an array is fingerprinted.
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 from seedreg.errors import (
@@ -52,6 +53,9 @@ def __getattr__(name: str) -> object:
         raise AttributeError(f"module 'seedreg' has no attribute {name!r}")
     from importlib import import_module
 
+    if module == "recording.block" and f"{__name__}.{module}" not in sys.modules:
+        # The block's git state: its one `git status` runs while SQLAlchemy and the rest import.
+        import_module(".recording.environment", __name__).prefetch_git()
     return getattr(import_module(f".{module}", __name__), name)
 
 

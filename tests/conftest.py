@@ -11,10 +11,11 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def registry_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """``SEEDREG_DB`` points at a fresh file; the test runs in ``tmp_path``."""
+    """``SEEDREG_DB`` points at a fresh file, spool and cache are the test's own; the test runs in ``tmp_path``."""
     path = tmp_path / "registry.db"
     monkeypatch.setenv("SEEDREG_DB", str(path))
     monkeypatch.setenv("SEEDREG_SPOOL", str(tmp_path / "spool"))
+    monkeypatch.setenv("SEEDREG_CACHE_DIR", str(tmp_path / "cache"))  # the package-list cache, per test
     monkeypatch.delenv("SEEDREG_REPLAY", raising=False)
     monkeypatch.delenv("SEEDREG_REPLAY_DB", raising=False)
     monkeypatch.chdir(tmp_path)

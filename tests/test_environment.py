@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.metadata
+import json
 import os
 import platform
+import shlex
 import shutil
+import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import blake3
 import numpy as np
 import pytest
+from helpers import run_python
 
 from seedreg.recording import environment as env_module
 from seedreg.recording.environment import (
@@ -170,5 +175,143 @@ def test_git_state_without_git_executable(tmp_path: Path, monkeypatch: pytest.Mo
     env_module.git_state.cache_clear()
     try:
         assert git_state(str(tmp_path)) == (None, None)
+    finally:
+        env_module.git_state.cache_clear()
+
+
+def test_process_start_time_is_the_one_psutil_reads():
+    """Read from /proc without importing psutil, it must still be what liveness compares with psutil's."""
+    psutil = pytest.importorskip("psutil")
+    assert env_module._process_started() == pytest.approx(psutil.Process().create_time(), abs=1e-6)
+
+
+def test_username_is_the_one_getpass_finds(monkeypatch: pytest.MonkeyPatch):
+    import getpass
+
+    assert env_module._username() == getpass.getuser()
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        monkeypatch.delenv(name, raising=False)
+    assert env_module._username() == getpass.getuser()
+
+
+# -- git in real processes: once per process, never outside a checkout ----------------------------
+
+TWO_BLOCKS = """\
+import json, seedreg
+ids = []
+for seed in (1, 2):
+    with seedreg.run("git", seed=seed) as run:
+        pass
+    ids.append(run.id)
+print(json.dumps(ids))
+"""
+
+
+def logging_git(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """An environment whose ``git`` logs every call, then runs the real one."""
+    real = shutil.which("git")
+    assert real is not None
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    log = tmp_path / "git-calls.log"
+    wrapper = folder / "git"
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {shlex.quote(str(log))}\nexec {shlex.quote(real)} "$@"\n')
+    wrapper.chmod(0o755)
+    return {"PATH": f"{folder}{os.pathsep}{os.environ['PATH']}"}, log
+
+
+def recorded_git(registry_path: Path, run_ids: list[str]) -> list[tuple[str | None, bool | None]]:
+    with sqlite3.connect(registry_path) as conn:
+        rows = [conn.execute("SELECT git_commit, git_dirty FROM runs WHERE id = ?", (run_id,)).fetchone()
+                for run_id in run_ids]
+    return [(commit, None if dirty is None else bool(dirty)) for commit, dirty in rows]
+
+
+def committed_repo(tmp_path: Path) -> tuple[Path, str]:
+    repo = tmp_path / "repo"
+    (repo / "src").mkdir(parents=True)
+    (repo / "a.txt").write_text("one\n")
+    git(repo, "init", "-q")
+    git(repo, "add", "a.txt")
+    git(repo, "commit", "-q", "-m", "first")
+    return repo, git(repo, "rev-parse", "HEAD")
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_a_script_in_a_git_checkout_records_its_commit_with_one_git_call(tmp_path: Path, registry_path: Path):
+    repo, commit = committed_repo(tmp_path)
+    script = repo / "src" / "two_blocks.py"  # untracked, one folder below the top: git is found walking up
+    script.write_text(TWO_BLOCKS)
+    env, log = logging_git(tmp_path)
+    ids = json.loads(run_python(script, env=env, cwd=tmp_path).stdout)
+    assert recorded_git(registry_path, ids) == [(commit, False), (commit, False)]
+    assert [line.split()[3] for line in log.read_text().splitlines()] == ["status"]  # once, for both blocks
+
+    (repo / "a.txt").write_text("two\n")
+    ids = json.loads(run_python(script, env=env, cwd=tmp_path).stdout)
+    assert recorded_git(registry_path, ids) == [(commit, True), (commit, True)]
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_outside_a_git_checkout_git_never_runs(tmp_path: Path, registry_path: Path):
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    script = plain / "two_blocks.py"
+    script.write_text(TWO_BLOCKS)
+    env, log = logging_git(tmp_path)
+    ids = json.loads(run_python(script, env=env, cwd=plain).stdout)
+    assert recorded_git(registry_path, ids) == [(None, None), (None, None)]
+    assert not log.exists()
+
+
+@pytest.mark.skipif(shutil.which("git") is None or not hasattr(os, "fork"), reason="needs git and fork")
+def test_a_forked_child_does_not_read_its_parents_git(tmp_path: Path, registry_path: Path):
+    repo, commit = committed_repo(tmp_path)
+    script = repo / "fork.py"
+    script.write_text(
+        "import os, sys, seedreg\n"
+        "seedreg.run  # starts the parent's git status\n"
+        "pid = os.fork()\n"
+        "with seedreg.run('child' if pid == 0 else 'parent', seed=1) as run:\n"
+        "    pass\n"
+        "if pid == 0:\n"
+        "    open(sys.argv[1], 'w').write(run.id)\n"
+        "    os._exit(0)\n"
+        "os.waitpid(pid, 0)\n"
+        "print(run.id)\n")
+    env, log = logging_git(tmp_path)
+    child = tmp_path / "child-id"
+    parent = run_python(script, str(child), env=env, cwd=tmp_path).stdout.strip()
+    assert recorded_git(registry_path, [parent, child.read_text()]) == [(commit, False), (commit, False)]
+    assert len(log.read_text().splitlines()) == 2  # the parent's and the child's own
+
+
+def test_a_git_that_does_not_answer_in_time_leaves_dirty_unknown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    slow = folder / "git"  # `status` hangs in a child of the script (which holds the pipe open); rev-parse answers
+    slow.write_text('#!/bin/sh\ncase "$*" in *status*) sleep 5;; *) echo 0123abcd;; esac\n')
+    slow.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(env_module, "GIT_TIMEOUT", 0.5)
+    env_module.git_state.cache_clear()
+    started = time.monotonic()
+    try:
+        assert git_state(str(repo)) == ("0123abcd", None)
+    finally:
+        env_module.git_state.cache_clear()
+    assert time.monotonic() - started < 3
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_a_repository_without_a_commit_has_no_git_state(tmp_path: Path):
+    repo = tmp_path / "empty"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    env_module.git_state.cache_clear()
+    try:
+        assert git_state(str(repo)) == (None, None)
     finally:
         env_module.git_state.cache_clear()

@@ -347,7 +347,8 @@ def test_known_rng_libraries_without_a_seeder_are_reported(monkeypatch):
     assert seedreg.Registry().get(run.id).seeders["not_seeded"] == {"cupy": "no seeder registered"}
 
 
-def test_entry_points_are_read_once_per_process(monkeypatch):
+def test_entry_points_are_read_once_per_process(monkeypatch, tmp_path):
+    monkeypatch.setenv("SEEDREG_CACHE_DIR", str(tmp_path / "cache"))  # empty: read from the metadata, then cached
     calls = []
     real = metadata.entry_points
 

@@ -53,8 +53,7 @@ import struct
 import sys
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import blake3
 import numpy as np
@@ -62,6 +61,9 @@ import numpy as np
 from seedreg import forks
 from seedreg.errors import UnsupportedTypeError
 from seedreg.fingerprints.digest import ALGORITHM, ENCODING_VERSION, Fingerprint, chunk_elems_for
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 _MAGIC = b"seedreg-fp"
 _U32 = struct.Struct("<I").pack
@@ -96,7 +98,8 @@ def fingerprint(obj: object) -> Fingerprint:
 # -- arrays -----------------------------------------------------------------------------
 
 def _array_fingerprint(obj: np.ndarray | np.generic) -> Fingerprint:
-    if isinstance(obj, np.ma.MaskedArray):
+    masked = sys.modules.get("numpy.ma")  # not imported, no masked array can exist (and it costs 7 ms to import)
+    if masked is not None and isinstance(obj, masked.MaskedArray):
         raise UnsupportedTypeError(
             "cannot fingerprint a masked array: fingerprint (arr.data, arr.mask) or arr.filled()"
         )
@@ -250,6 +253,8 @@ def _executor() -> ThreadPoolExecutor:
     """The module's worker pool (one thread besides the caller's), created on first use
     and anew in a forked child."""
     global _pool
+    from concurrent.futures import ThreadPoolExecutor  # imported with the first large array: a small one never needs it
+
     with _pool_lock:
         if _pool is None:
             _pool = ThreadPoolExecutor(_N_THREADS - 1, thread_name_prefix="seedreg-fingerprint")

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Protocol, runtime_checkable
 
+from seedreg import installed
+
 GROUP = "seedreg.integrations"
 DISABLE_ENV = "SEEDREG_NO_INTEGRATIONS"
 #: The built-in trackers, as ``pyproject.toml`` registers them (used as is from a source tree).
@@ -60,8 +62,9 @@ class Tracker(Protocol):
 
 @functools.lru_cache(maxsize=1)
 def entry_points() -> tuple[metadata.EntryPoint, ...]:
-    """The ``seedreg.integrations`` entry points, read once per process (built-ins added if uninstalled)."""
-    found = {(ep.name, ep.value): ep for ep in metadata.entry_points(group=GROUP)}
+    """The ``seedreg.integrations`` entry points, read once per process from the cache of :mod:`seedreg.installed`
+    (built-ins added if uninstalled)."""
+    found = {(ep.name, ep.value): ep for ep in installed.entry_points(GROUP)}
     if not any(value.startswith("seedreg.integrations.") for _, value in found):
         found.update({(name, value): metadata.EntryPoint(name, value, GROUP) for name, value in BUILTIN.items()})
     return tuple(found[key] for key in sorted(found))

@@ -7,7 +7,8 @@ Extension point: the entry-point group ``seedreg.seeders``. An entry point's *na
 module its seeder applies to, so seedreg checks ``sys.modules`` before loading any plugin
 code; its *value* is an object with the :class:`Seeder` interface, or a class that builds
 one with no arguments. The built-in torch and tensorflow seeders are registered the same way
-(``pyproject.toml``). The group is read once per process, when the first block opens.
+(``pyproject.toml``). The group is read once per process, when the first block opens (from the
+per-user cache of :mod:`seedreg.installed` while no package was installed or removed).
 
 The int a library gets is :func:`library_seed`: the low 64 bits of ``Seed.python_seed()``
 (the int ``random.seed`` gets). For an int seed below ``2**64`` that is the seed itself, so a
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from seedreg import installed
 from seedreg.errors import SeederError
 
 if TYPE_CHECKING:
@@ -168,8 +170,9 @@ class TensorFlowSeeder:
 
 @functools.lru_cache(maxsize=1)
 def entry_points() -> tuple[metadata.EntryPoint, ...]:
-    """The ``seedreg.seeders`` entry points, read once per process (built-ins added if uninstalled)."""
-    found = {(ep.name, ep.value): ep for ep in metadata.entry_points(group=GROUP)}  # one per name and value
+    """The ``seedreg.seeders`` entry points, read once per process from the cache of :mod:`seedreg.installed`
+    (built-ins added if uninstalled)."""
+    found = {(ep.name, ep.value): ep for ep in installed.entry_points(GROUP)}  # one per name and value
     if not any(value.startswith("seedreg.seed.library_seeders:") for _, value in found):
         found.update({(name, value): metadata.EntryPoint(name, value, GROUP) for name, value in BUILTIN.items()})
     return tuple(found[key] for key in sorted(found))

@@ -1,0 +1,219 @@
+"""What is installed (distributions, entry points) and the platform string, cached per user across processes.
+
+A run records them once per process; read afresh they cost a new process about 10 ms (a listing of
+every ``sys.path`` folder, every ``entry_points.txt``, a ``uname -p`` subprocess for the platform), so
+they are kept in one small JSON file per environment and read back in a fraction of a millisecond.
+
+How a stale cache is detected:
+
+- The file is ``installed-<key>.json`` in ``$SEEDREG_CACHE_DIR`` (default ``$XDG_CACHE_HOME/seedreg``,
+  else ``~/.cache/seedreg``); ``<key>`` hashes ``sys.prefix``, ``sys.executable`` and the site folders.
+- The *site folders* are the ``sys.path`` entries inside ``sys.prefix``/``sys.base_prefix`` or named
+  ``site-packages``/``dist-packages``: where installers put distributions. The file keeps each one's
+  modification time (ns) with the distributions found in it. Installing, upgrading or uninstalling
+  adds or removes a ``*.dist-info`` (or ``*.egg-info``) folder there, which changes that folder's
+  mtime: one mtime that differs, or another list of site folders, makes the file stale, and it is
+  rebuilt and rewritten. A folder modified in the last 2 s is not cached (an install still under way
+  could change it again within the same mtime tick).
+- The other entries (the script's folder, ``PYTHONPATH``, ``''``) are listed in every process; when one
+  holds a distribution, entry points are read from :mod:`importlib.metadata` directly.
+- The platform string is kept with ``os.uname()``, the C library's version and ``sys.executable``.
+- Written atomically (a temporary file renamed over it). A file that cannot be read, parsed or written
+  is ignored: the values are then computed as without a cache, never an error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from importlib import metadata
+from typing import Any
+
+FORMAT = 1
+CACHE_ENV = "SEEDREG_CACHE_DIR"
+_RECENT_NS = 2_000_000_000  # a site folder modified this recently is not cached
+_SITE_NAMES = ("site-packages", "dist-packages")
+_SUFFIXES = (".dist-info", ".egg-info")
+_DIST_RE = re.compile(r"^(?P<name>.+?)-(?P<version>[^-]+?)\.(?:dist-info|egg-info)$")
+
+
+def normalise(name: str) -> str:
+    """A distribution's name as the registry stores it (PEP 503: lower case, runs of ``-_.`` as ``-``)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def cache_dir() -> str:
+    """The folder of the cache file: ``$SEEDREG_CACHE_DIR``, else ``$XDG_CACHE_HOME/seedreg`` or ``~/.cache/seedreg``."""
+    configured = os.environ.get(CACHE_ENV)
+    if configured:
+        return configured
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "seedreg")
+
+
+def listing(folder: str) -> dict[str, str]:
+    """The distributions in one folder, read from the ``*.dist-info``/``*.egg-info`` names (no metadata parsed)."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return {}
+    found: dict[str, str] = {}
+    for name in names:
+        if name.endswith(_SUFFIXES) and (match := _DIST_RE.match(name)):
+            found.setdefault(normalise(match["name"]), match["version"])
+    return found
+
+
+def _holds_distributions(folder: str) -> bool:
+    if folder.endswith(".egg"):
+        return True
+    try:
+        return any(name.endswith(_SUFFIXES) for name in os.listdir(folder))
+    except OSError:
+        return False
+
+
+def _mtime(folder: str) -> int | None:
+    try:
+        return os.stat(folder).st_mtime_ns
+    except OSError:
+        return None
+
+
+class _View:
+    """``sys.path`` now (each entry's folder, and whether it is a site folder) and the cache file of its site folders."""
+
+    def __init__(self) -> None:
+        roots = {os.path.abspath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}
+        self.entries: list[tuple[str, bool]] = []
+        for entry in sys.path:
+            if not isinstance(entry, str):
+                continue
+            folder = os.path.abspath(entry or ".")
+            site = os.path.basename(folder) in _SITE_NAMES or any(
+                folder == root or folder.startswith(root + os.sep) for root in roots)
+            self.entries.append((folder, site))
+        self.key: list[list[Any]] = [[folder, _mtime(folder)] for folder, site in self.entries if site]
+        name = json.dumps([FORMAT, sys.prefix, sys.executable, [folder for folder, _ in self.key]])
+        self.file = os.path.join(cache_dir(), f"installed-{hashlib.sha256(name.encode()).hexdigest()[:16]}.json")
+        self.doc = _read(self.file)
+        self.sites = _cached_sites(self.doc, self.key)  # None: stale or absent
+
+    def site_listings(self, write: bool = True) -> list[dict[str, str]]:
+        """Each site folder's distributions: from the file, or listed now (and the file rewritten)."""
+        if self.sites is None:
+            self.sites = [listing(folder) for folder, _ in self.key]
+            self.doc = {"format": FORMAT, "platform": self.doc.get("platform"),
+                        "sites": [[*key, found] for key, found in zip(self.key, self.sites, strict=True)]}
+            if write:
+                self.write()
+        return self.sites
+
+    def others_hold_distributions(self) -> bool:
+        """Whether an entry that is not a site folder (the script's, ``PYTHONPATH``) holds a distribution
+        importlib.metadata would find (an unversioned ``*.egg-info`` of a source tree too, or an ``.egg``)."""
+        return any(not site and _holds_distributions(folder) for folder, site in self.entries)
+
+    def write(self) -> None:
+        """Replace the file atomically; skipped while a site folder was just modified; failures are ignored."""
+        now = time.time_ns()
+        if any(mtime is not None and now - mtime < _RECENT_NS for _, mtime in self.key):
+            return
+        folder = os.path.dirname(self.file)
+        try:
+            os.makedirs(folder, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=folder, prefix=".installed-", suffix=".tmp")
+            try:
+                with os.fdopen(handle, "w", encoding="utf-8") as out:
+                    json.dump(self.doc, out, separators=(",", ":"))
+                os.replace(temporary, self.file)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(temporary)
+                raise
+        except OSError:
+            pass
+
+
+def _read(path: str) -> dict[str, Any]:
+    """The cache file's contents; ``{}`` when it is missing, unreadable, corrupt or of another format."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            doc = json.load(handle)
+    except Exception:  # unreadable, not JSON, not UTF-8, nested too deep: a cache is only ever a shortcut
+        return {}
+    return doc if isinstance(doc, dict) and doc.get("format") == FORMAT else {}
+
+
+def _cached_sites(doc: dict[str, Any], key: list[list[Any]]) -> list[dict[str, str]] | None:
+    """The file's listings when it describes exactly these site folders at these mtimes; else None."""
+    sites = doc.get("sites")
+    if not isinstance(sites, list) or len(sites) != len(key):
+        return None
+    found = []
+    for item, (folder, mtime) in zip(sites, key, strict=True):
+        if not (isinstance(item, list) and len(item) == 3 and item[0] == folder and item[1] == mtime
+                and isinstance(item[2], dict)
+                and all(isinstance(k, str) and isinstance(v, str) for k, v in item[2].items())):
+            return None
+        found.append(item[2])
+    return found
+
+
+def packages() -> dict[str, str]:
+    """Each distribution on ``sys.path`` with its version, the first one found winning (as imports do); sorted."""
+    view = _View()
+    sites = iter(view.site_listings())
+    found: dict[str, str] = {}
+    for folder, site in view.entries:
+        for name, version in (next(sites) if site else listing(folder)).items():
+            found.setdefault(name, version)
+    return dict(sorted(found.items()))
+
+
+def entry_points(group: str) -> tuple[metadata.EntryPoint, ...]:
+    """What ``importlib.metadata.entry_points(group=group)`` returns, read from the cache while it is fresh."""
+    view = _View()
+    if view.others_hold_distributions():
+        return tuple(metadata.entry_points(group=group))
+    groups = view.doc.get("entry_points") if view.sites is not None else None
+    cached = groups.get(group) if isinstance(groups, dict) else None
+    if isinstance(cached, list) and all(isinstance(item, list) and len(item) == 2
+                                        and all(isinstance(part, str) for part in item) for item in cached):
+        return tuple(metadata.EntryPoint(name, value, group) for name, value in cached)
+    found = tuple(metadata.entry_points(group=group))
+    view.site_listings(write=False)
+    groups = view.doc.get("entry_points")
+    view.doc["entry_points"] = {**(groups if isinstance(groups, dict) else {}),
+                                group: [[ep.name, ep.value] for ep in found]}
+    view.write()
+    return found
+
+
+def platform_text() -> str:
+    """``platform.platform()``, which on Linux runs ``uname -p``; kept while the machine and interpreter are the same."""
+    import platform
+
+    if not hasattr(os, "uname"):
+        return platform.platform()
+    try:
+        libc = os.confstr("CS_GNU_LIBC_VERSION") or ""
+    except (ValueError, OSError):
+        libc = ""
+    key = [*os.uname(), libc, sys.executable, sys.version]
+    view = _View()
+    cached = view.doc.get("platform")
+    if isinstance(cached, list) and len(cached) == 2 and cached[0] == key and isinstance(cached[1], str):
+        return cached[1]
+    text = platform.platform()
+    if not view.doc:
+        view.doc = {"format": FORMAT}
+    view.doc["platform"] = [key, text]
+    view.write()
+    return text
