@@ -307,19 +307,19 @@ def test_runs_refuses_bad_filters(backend):
 
 
 def test_every_run_reads_the_same_whole_record_by_page_and_by_filter(backend, tmp_path: Path):
-    # More runs than one id lookup (LOOKUP): a page reads children by ids, limit=None by the filter.
+    # Three ways to read children: a page looks them up by ids, all runs scan each child table,
+    # a minority of runs (a filter, no limit) reads them by that filter.
     from dataclasses import fields, replace
 
     from synthetic import line, verdict
 
-    from seedreg.db.lookups import LOOKUP
     from seedreg.records import RunRecord
 
     url = backend_url(backend)
-    count = 2 * LOOKUP + 7
+    count = 1207
     start = datetime(2026, 1, 1, 12)
     ids = [uuid.uuid4().hex for _ in range(count)]
-    lines = [line(id=run_id, seed=str(i), started=start + timedelta(seconds=i), params={"i": i, "lr": 0.5},
+    lines = [line(id=run_id, experiment="other" if i % 3 == 0 else "exp", seed=str(i), started=start + timedelta(seconds=i), params={"i": i, "lr": 0.5},
                   tags={"n": {"i": i}}, outputs=("a", "b") if i % 3 else ("a",), status="failed" if i % 7 == 0 else "completed",
                   replays=[verdict(run_id, None, "different", created=datetime(2026, 2, 1)),
                            verdict(run_id, None, "identical", session="t" * 32, created=datetime(2026, 2, 2))]
@@ -330,6 +330,7 @@ def test_every_run_reads_the_same_whole_record_by_page_and_by_filter(backend, tm
     every = registry.runs(limit=None)
     paged = registry.runs(limit=count)
     assert len(every) == count and every == paged
+    assert registry.runs(limit=None, experiment="other") == [run for run in every if run.experiment == "other"]
     for i, run in enumerate(reversed(every)):
         assert run.id == ids[i] and run.seed == i and run.params == {"i": i, "lr": 0.5} and run.tags == {"n.i": i}
         assert list(run.fingerprints) == (["a", "b"] if i % 3 else ["a"])

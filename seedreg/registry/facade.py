@@ -130,12 +130,15 @@ class Registry:
             query = self._select(conn, select(run_table), filters)
             if query is None:
                 return []
-            # All matching runs: their children are read by the same filter, not by id lists.
-            scope = query.with_only_columns(run_table.c.id) if not limit and not offset else None
+            scope: Select | str | None = None
+            if not limit and not offset:  # all matching runs: children by the same filter, not by id lists
+                scope = query.with_only_columns(run_table.c.id)
             query = query.order_by(*ordering).offset(offset)
             if limit:
                 query = query.limit(limit)
             rows = conn.execute(query).all()
+            if scope is not None and 2 * len(rows) >= conn.execute(select(func.count()).select_from(run_table)).scalar_one():
+                scope = reads.EVERY_RUN  # most of the registry: a scan of each child table is cheaper
             return reads.records(conn, rows, scope)
 
     def count(self, *, filters: Filters | None = None, cap: int | None = None, **criteria: Any) -> int:

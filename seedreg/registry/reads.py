@@ -75,17 +75,23 @@ def replays_of(conn: Connection, run_id: str) -> list[ReplayRecord]:
     ]
 
 
-def records(conn: Connection, rows: Sequence[Any], scope: Select | None = None) -> list[RunRecord]:
+#: ``scope`` of :func:`records` when the rows are most of the registry's runs.
+EVERY_RUN = "every run"
+
+
+def records(conn: Connection, rows: Sequence[Any], scope: Select | str | None = None) -> list[RunRecord]:
     """Run rows as records, with their params, tags, fingerprints, results and last verdict (no environment).
 
     ``scope``, a select of exactly the rows' ids, reads each child table in one statement
-    (for many rows); without it the ids are looked up (:func:`~seedreg.db.lookups.where_in`).
+    (for many rows); :data:`EVERY_RUN` reads the child tables whole and keeps the rows' own (for
+    most of the registry: a scan beats one index search per run); without it the ids are looked
+    up (:func:`~seedreg.db.lookups.where_in`).
     """
     with many_records():
         return _records(conn, rows, scope)
 
 
-def _records(conn: Connection, rows: Sequence[Any], scope: Select | None) -> list[RunRecord]:
+def _records(conn: Connection, rows: Sequence[Any], scope: Select | str | None) -> list[RunRecord]:
     ids = [row.id for row in rows]
     params = _values(conn, param_table, ids, scope)
     tags = _values(conn, tag_table, ids, scope)
@@ -107,15 +113,19 @@ def _records(conn: Connection, rows: Sequence[Any], scope: Select | None) -> lis
     return found
 
 
-def _children(conn: Connection, query: Select, run_id: Any, ids: Sequence[str], scope: Select | None,
+def _children(conn: Connection, query: Select, run_id: Any, ids: Sequence[str], scope: Select | str | None,
               order: Sequence[Any]) -> Sequence[Any]:
-    """The rows of ``query`` (a child table's) for the runs of ``ids`` (or of ``scope``), in ``order``."""
-    if scope is not None:
+    """The rows of ``query`` (a child table's, the run id its first column) for the runs of ``ids``
+    (or of ``scope``), in ``order``."""
+    if scope == EVERY_RUN:
+        wanted = set(ids)
+        return [row for row in conn.execute(query.order_by(*order)).all() if row[0] in wanted]
+    if isinstance(scope, Select):
         return conn.execute(query.where(run_id.in_(scope)).order_by(*order)).all()
     return where_in(conn, query, run_id, ids, order)
 
 
-def _results(conn: Connection, ids: Sequence[str], scope: Select | None = None) -> dict[str, dict[str, Any]]:
+def _results(conn: Connection, ids: Sequence[str], scope: Select | str | None = None) -> dict[str, dict[str, Any]]:
     """The results (real numbers logged) of each run of ``ids`` that has any, in logging order."""
     found: dict[str, dict[str, Any]] = {}
     res, fp = result_table.c, fingerprint_table.c
@@ -126,7 +136,7 @@ def _results(conn: Connection, ids: Sequence[str], scope: Select | None = None) 
     return found
 
 
-def last_verdicts(conn: Connection, ids: Sequence[str], scope: Select | None = None) -> dict[str, str]:
+def last_verdicts(conn: Connection, ids: Sequence[str], scope: Select | str | None = None) -> dict[str, str]:
     """The newest stored replay verdict of each run of ``ids`` that was replayed."""
     rep = replay_table.c
     query = select(rep.original_id, rep.verdict)
@@ -145,7 +155,7 @@ def _fingerprint(algorithm: str, digest: str, kind: str, dtype: str | None, shap
         "chunks": None if chunks is None else bytes(chunks)})
 
 
-def _values(conn: Connection, table: Table, ids: Sequence[str], scope: Select | None) -> dict[str, dict[str, Any]]:
+def _values(conn: Connection, table: Table, ids: Sequence[str], scope: Select | str | None) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     c = table.c
     query = select(c.run_id, c.key, c.value_type, c.text)
