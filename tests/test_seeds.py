@@ -274,3 +274,73 @@ def test_seeds_never_creates_a_registry(tmp_path: Path):
     result = invoke("seeds", "--db", str(missing))
     assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1 and "missing.db" in result.stderr
     assert not missing.exists() and not list(tmp_path.glob("missing.db*"))
+
+
+def test_groups_are_exact_whatever_the_values_and_however_many_params(backend):
+    def exact(lr, seed, extra=None):
+        record("exact", lr, seed, value=0.5, extra=extra)
+
+    exact(0.3, 0)
+    exact(0.1 + 0.2, 1)  # 0.30000000000000004: another value, another group
+    exact("1", 2)  # a string is not the number 1
+    exact(1, 3)
+    exact(1.0, 4)  # 1 and 1.0: one group
+    exact("x'", 5, extra={"b": "y"})  # quotes and separators cannot make two param sets one
+    exact("x''b'y", 6)
+    exact("x,b=y", 7)
+    many = {f"k{i:02d}": i for i in range(15)}  # more keys than a column each would be cheap for
+    exact(2, 8, extra=many)
+    exact(2, 9, extra=many)
+    exact(2, 10, extra={**many, "k14": 14.5})
+    groups = seedreg.Registry().seeds(["exact"])
+    # sorted key by key (b, k00…k14, lr): a value before none, numbers numerically, then type and text
+    assert [(g.params["lr"], g.n, g.seeds) for g in groups] == [
+        ("x'", 1, ("5",)), (2, 2, ("8", "9")), (2, 1, ("10",)), (0.3, 1, ("0",)), (0.30000000000000004, 1, ("1",)),
+        (1, 2, ("3", "4")), ("1", 1, ("2",)), ("x''b'y", 1, ("6",)), ("x,b=y", 1, ("7",))]
+    assert groups[1].params == {"lr": 2, **many} and groups[2].params["k14"] == 14.5
+
+
+def test_histogram_counts_the_finite_values_as_numpy_does(backend):
+    values = np.random.default_rng(5).normal(size=40).tolist() + [float("nan"), float("inf")]
+    for seed, value in enumerate(values):
+        record("bins", 1, seed, value=value)
+    stats = seedreg.Registry().seeds(["bins"], results=["score"])[0].results["score"]
+    finite = [v for v in values if np.isfinite(v)]
+    expected, _ = np.histogram(finite, bins=8, range=(min(finite), max(finite)))
+    assert stats.histogram == tuple(int(c) for c in expected) and sum(stats.histogram) == stats.n_valid == 40
+    record("flat", 1, 0, value=2.0)
+    record("flat", 1, 1, value=2.0)
+    assert seedreg.Registry().seeds(["flat"])[0].results["score"].histogram == (0,) * 7 + (2,)
+
+
+def test_by_keys_and_vs_group_the_same_runs_as_all_params(backend):
+    for seed in range(4):
+        record("byvs", 0.1, seed, extra={"depth": 2})
+        record("byvs", 0.3, seed, extra={"depth": 2, "note": None})
+    (by_depth,) = seedreg.Registry().seeds(["byvs"], by=["depth", "note"])
+    assert (by_depth.params, by_depth.n) == ({"depth": 2, "note": None}, 8)
+    plain = seedreg.Registry().paired("lr=0.1", "lr=0.3", ["byvs"], by=["depth"])
+    assert [(g.params, g.seeds) for g in plain] == [({"depth": 2}, ("0", "1", "2", "3"))]
+    assert seedreg.Registry().paired("lr=0.1", "lr=0.3", ["byvs"]) == []  # note: null vs missing, two groups
+
+
+def test_seeds_reads_covering_indexes_and_the_check_reads_only_the_runs_in_scope(registry_path: Path):
+    """The plan SQLite makes of the statement: runs, params, results and fingerprints each from an
+    index that covers what is read, looked up by run id (never a scan of a table or of all fingerprints)."""
+    from seedreg.db import liveness
+    from seedreg.seeds.groups import statement
+    from seedreg.seeds.scope import Request, Scope
+
+    record("plan", 0.1, 0)
+    for request in (Request(experiments=("plan",)), Request(), Request(experiments=("plan",), by=("lr",))):
+        with seedreg.Registry(readonly=True).engine().connect() as conn:
+            compiled = statement(Scope(conn, request, liveness.crashed_ids(conn))).compile(
+                dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+            plan = [row[3] for row in conn.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {compiled}", tuple(compiled.params[name] for name in compiled.positiontup))]
+        reads = [step for step in plan if step.startswith(("SEARCH", "SCAN")) and " USING " in step]
+        assert "SEARCH runs USING COVERING INDEX ix_runs_seeds_scope (experiment=?)" in reads, plan
+        assert "SEARCH fingerprints USING COVERING INDEX ix_fingerprints_run_digest (run_id=?)" in reads, plan
+        assert "SEARCH results USING COVERING INDEX ix_results_run_values (run_id=?)" in reads, plan
+        assert "SEARCH p USING COVERING INDEX ix_params_run_values (run_id=?)" in reads, plan
+        assert all("COVERING INDEX" in step for step in reads), plan

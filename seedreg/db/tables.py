@@ -244,9 +244,9 @@ def _declare_indexes() -> None:
     _partial("ix_runs_summary", "experiment", "seed", "status", "numpy_version", "started_at",
              where=ORIGINAL_RUNS, table=runs)
     Index("ix_runs_seed", runs.c.seed)
-    # `seeds`: an experiment's original runs, covered, runs that should agree side by side (0007).
-    _partial("ix_runs_same_seed", "experiment", "seed", "spawn_key", "script_digest", "environment_id", "status",
-             "id", where=ORIGINAL_RUNS, table=runs)
+    # `seeds`: an experiment's original runs in id order, covered (0008, replacing 0007's ix_runs_same_seed).
+    _partial("ix_runs_seeds_scope", "experiment", "id", "status", "seed", "spawn_key", "script_digest",
+             "environment_id", "deleted_at", "replay_of", "replay_session", where=ORIGINAL_RUNS, table=runs)
     Index("ix_runs_status", runs.c.status)
     Index("ix_runs_numpy_version", runs.c.numpy_version)
     # Most runs are neither children nor replays: those indexes leave NULL out (0005).
@@ -258,6 +258,12 @@ def _declare_indexes() -> None:
         _partial(f"ix_{values.name}_key_text", "key", "text", where="num IS NULL", table=values)
     Index("ix_results_name_num", result_table.c.name, result_table.c.num)
     Index("ix_results_run_values", result_table.c.run_id, result_table.c.name, result_table.c.num)  # `seeds` (0007)
+    # `seeds`: a run's params with their values from this index alone (0008).
+    Index("ix_params_run_values", param_table.c.run_id, param_table.c.key, param_table.c.value_type,
+          param_table.c.num, param_table.c.text)
+    # `seeds`: runs that should agree compare their digests per name from this index alone (0008).
+    Index("ix_fingerprints_run_digest", fingerprint_table.c.run_id, fingerprint_table.c.name,
+          fingerprint_table.c.algorithm, fingerprint_table.c.digest)
     Index("ix_replays_original_id", replay_table.c.original_id)
     Index("ix_replays_session", replay_table.c.session)
 

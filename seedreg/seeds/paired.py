@@ -17,7 +17,7 @@ from seedreg.db.tables import param_table, result_table
 from seedreg.errors import UsageError
 from seedreg.registry.query import ValueMatch
 from seedreg.seeds.records import PairedGroup, PairedStats, seed_order
-from seedreg.seeds.scope import Request, Scope, canon_order, joined, split
+from seedreg.seeds.scope import Request, Scope, joined, split
 
 
 def configurations(a: str, b: str) -> tuple[ValueMatch, ValueMatch, Any, Any]:
@@ -32,9 +32,9 @@ def paired(conn: Connection, request: Request, a: str, b: str) -> list[PairedGro
     """The paired view of DESIGN §9, one entry per group of the other params that ran both sides."""
     match_a, match_b, value_a, value_b = configurations(a, b)
     key = match_a.key
-    scope = Scope(conn, request, liveness.crashed_ids(conn))
+    scope = Scope(conn, request, liveness.crashed_ids(conn), without=key)
     k, res = scope.keyed, result_table
-    group = scope.group_columns(without=key)
+    group = scope.group_columns()
     width = len(group)
     params = param_table.alias()
 
@@ -76,9 +76,11 @@ def paired(conn: Connection, request: Request, a: str, b: str) -> list[PairedGro
         entry["seeds"] |= split(seeds)
         entry["results"][name] = PairedStats(n=n, mean=mean, std=(squares / (n - 1)) ** 0.5 if n >= 2 else None,
                                              a_higher=int(a_higher), b_higher=int(b_higher), ties=int(ties))
-    keys = sorted(found, key=lambda group_key: (group_key[0], [canon_order(c) for c in group_key[1:]]))
-    shown = scope.params(conn, [found[group_key]["run"] for group_key in keys], without=key)
-    return [PairedGroup(experiment=group_key[0], params=params_shown, key=key, a=value_a, b=value_b,
-                        seeds=tuple(sorted(found[group_key]["seeds"], key=seed_order)),
-                        results=dict(sorted(found[group_key]["results"].items())))
-            for group_key, params_shown in zip(keys, shown)]
+    keys = list(found)
+    shown = scope.params(conn, [found[group_key]["run"] for group_key in keys])
+    code = (lambda group_key: [(1, group_key[1])]) if request.split_code else (lambda group_key: [])
+    order = sorted(range(len(keys)), key=lambda i: (keys[i][0], code(keys[i]), shown[i][1]))
+    return [PairedGroup(experiment=keys[i][0], params=shown[i][0], key=key, a=value_a, b=value_b,
+                        seeds=tuple(sorted(found[keys[i]]["seeds"], key=seed_order)),
+                        results=dict(sorted(found[keys[i]]["results"].items())))
+            for i in order]
