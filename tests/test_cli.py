@@ -205,10 +205,10 @@ def test_list_of_an_empty_registry():
 @pytest.mark.sqlite_only  # inspects or plants a SQLite file
 def test_list_shows_a_crashed_run_without_writing(tmp_path: Path, registry_path: Path):
     code = (
-        "import os, time, seedreg\n"
+        "import os, seedreg\n"
         "with seedreg.run('doomed', seed=1) as run:\n"
         "    print(run.id, flush=True)\n"
-        "    time.sleep(0.1)\n"  # its open is committed within 50 ms (DESIGN §1)
+        "    seedreg.Registry().get(run.id)\n"  # its open is committed: this process reads its own registry
         "    os._exit(1)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)

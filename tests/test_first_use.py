@@ -434,9 +434,9 @@ def test_a_kept_file_that_does_not_match_its_digest_is_refused_never_compared(ba
 
 # -- 7. status words agree -----------------------------------------------------------------------
 
-# Its open is committed within 50 ms (DESIGN §1): then the process dies inside its block.
-CRASH = ("import os, time, seedreg\nwith seedreg.run('exp', seed=9) as run:\n    print('RUN', run.id, flush=True)\n"
-         "    time.sleep(0.1)\n    os._exit(1)\n")
+# Its open is committed (this process reads its own registry), then the process dies inside its block.
+CRASH = ("import os, seedreg\nwith seedreg.run('exp', seed=9) as run:\n    print('RUN', run.id, flush=True)\n"
+         "    seedreg.Registry().get(run.id)\n    os._exit(1)\n")
 
 
 def crash(tmp_path: Path) -> str:

@@ -55,14 +55,14 @@ def test_many_processes_writing_one_sqlite_file_lose_nothing(tmp_path: Path, reg
 
 
 CRASHER = """
-    import os, signal, sys, time
+    import os, signal, sys
     import numpy as np
     import seedreg
 
     with seedreg.run("doomed", seed=3) as run:
         run.log("before", np.arange(10))
         print(run.id, flush=True)
-        time.sleep(0.1)  # durable within 50 ms (DESIGN §1)
+        seedreg.Registry().get(run.id)  # its writes are committed: this process reads its own registry
         if sys.argv[1] == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
         os._exit(1)
@@ -146,21 +146,36 @@ HOLDER = """
 """
 
 
-def test_an_open_run_and_its_fingerprints_are_in_the_registry_within_50_ms(tmp_path, registry_path):
-    # DESIGN §1: a block's writes may be batched, but another process sees them within 50 ms.
+def committed(read, until=lambda found: True, seconds: float = 10.0):
+    """What ``read`` returns once it exists and satisfies ``until``: written by another process's flusher
+    (within 50 ms, DESIGN §1; the benchmarks time it, a test only waits for it)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            found = read()
+            if until(found):
+                return found
+        except seedreg.errors.UnknownRunError:
+            pass
+        assert time.monotonic() < deadline, "never committed while its block was open"
+        time.sleep(0.01)
+
+
+def test_an_open_run_and_its_fingerprints_are_committed_while_the_block_runs(tmp_path, registry_path):
+    # DESIGN §1: a block's writes may be batched (for at most 50 ms), but another process sees them
+    # while the block still runs: its open and each fingerprint, without waiting for its close.
     script = write(tmp_path / "holder.py", HOLDER)
     process = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path, stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, text=True)
     try:
         run_id = process.stdout.readline().strip()
-        time.sleep(0.1)
-        record = seedreg.Registry().get(run_id)
+        record = committed(lambda: seedreg.Registry().get(run_id))  # the writer process is still in its block
         assert record.status == "running" and record.params == {"lr": 0.5} and list(record.fingerprints) == ["first"]
         process.stdin.write("\n")
         process.stdin.flush()
         assert process.stdout.readline().strip() == "logged"
-        time.sleep(0.1)
-        assert list(seedreg.Registry().get(run_id).fingerprints) == ["first", "second"]
+        record = committed(lambda: seedreg.Registry().get(run_id), until=lambda r: len(r.fingerprints) == 2)
+        assert list(record.fingerprints) == ["first", "second"] and record.status == "running"
     finally:
         process.communicate("\n", timeout=60)
     assert process.returncode == 0
@@ -202,7 +217,7 @@ def test_a_registry_locked_too_long_at_close_spools_the_run_and_sync_closes_it(t
         warnings.simplefilter("always")
         with seedreg.run("spooled", seed=9) as run:
             run.log("data", data)
-            time.sleep(0.1)  # the open and "data" are committed (within 50 ms, DESIGN §1)
+            seedreg.Registry().get(run.id)  # the open and "data" are committed: a reader here sees its own runs
             blocker = sqlite3.connect(registry_path, timeout=0.1, isolation_level=None)
             blocker.execute("BEGIN EXCLUSIVE")  # another process holds the file
             run.log("late", data * 2)
@@ -228,12 +243,12 @@ def test_a_registry_locked_too_long_at_close_spools_the_run_and_sync_closes_it(t
 
 def test_a_spooled_close_of_a_run_shown_crashed_closes_it_normally(tmp_path, registry_path, monkeypatch):
     script = write(tmp_path / "spool_then_die.py", """
-        import os, sqlite3, sys, time, warnings
+        import os, sqlite3, sys, warnings
         import seedreg
         os.environ["SEEDREG_RETRY_SECONDS"] = "0.3"
         with seedreg.run("late-close", seed=2) as run:
             run.log("x", [1, 2, 3])
-            time.sleep(0.1)  # durable within 50 ms (DESIGN §1)
+            seedreg.Registry().get(run.id)  # its writes are committed: this process reads its own registry
             blocker = sqlite3.connect(sys.argv[1], timeout=0.1, isolation_level=None)
             blocker.execute("BEGIN EXCLUSIVE")
         print(run.id)

@@ -13,7 +13,6 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -548,14 +547,13 @@ CRASH_SCRIPT = """\
     import os
     import signal
     import sys
-    import time
     import numpy as np
     import seedreg
 
     with seedreg.run("doomed", seed=3) as run:
         run.log("first", np.arange(6))
         print(run.id, flush=True)
-        time.sleep(0.1)  # durable within 50 ms (DESIGN §1)
+        seedreg.Registry().get(run.id)  # its writes are committed: this process reads its own registry
         if sys.argv[1] == "exit":
             os._exit(1)
         os.kill(os.getpid(), signal.SIGKILL)
@@ -679,7 +677,7 @@ def test_a_forked_worker_that_dies_leaves_a_crashed_child_run():
             try:
                 with seedreg.run("worker", seed=root.spawn(1)[0], parent=root.id) as worker:
                     worker.log("part", 1)
-                    time.sleep(0.1)  # durable within 50 ms (DESIGN §1)
+                    seedreg.Registry().get(worker.id)  # committed: this process reads its own registry
                     os._exit(0)  # dies inside its block
             finally:
                 os._exit(1)
