@@ -20,10 +20,10 @@ from pathlib import Path
 import blake3
 import numpy as np
 import pytest
-from helpers import run_python
+from helpers import backend_url, run_python
 
 import seedreg
-from seedreg.errors import DuplicateNameError, UsageError
+from seedreg.errors import DuplicateNameError, UnknownRunError, UsageError
 
 pytestmark = pytest.mark.usefixtures("backend")  # every test runs on SQLite and PostgreSQL
 
@@ -687,3 +687,15 @@ def test_a_forked_worker_that_dies_leaves_a_crashed_child_run():
         assert worker.fingerprints["part"] == seedreg.fingerprint(1)
         assert seedreg.Registry().get(root.id).status == "running"
     assert seedreg.Registry().get(root.id).status == "completed"
+
+
+def test_a_child_of_a_parent_that_never_appears_is_refused_and_leaves_nothing(backend):
+    # A parent another process holds back is waited for a little; one that never comes is an error.
+    url = backend_url(backend)
+    with seedreg.run("root", seed=1, db=url):
+        pass
+    missing = "0" * 32
+    with pytest.raises(UnknownRunError, match=f"parent run '{missing}' is not in"):
+        with seedreg.run("orphan", seed=2, parent=missing, db=url):
+            pass
+    assert [r.experiment for r in seedreg.Registry(url).runs(limit=None)] == ["root"]

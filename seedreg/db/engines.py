@@ -183,6 +183,18 @@ def error_code(error: BaseException) -> str | None:
     return code if isinstance(code, str) else None
 
 
+def violates_foreign_key(error: BaseException | None) -> bool:
+    """Whether a database error (or the RegistryError it caused) is a foreign key violation: a child
+    row whose parent is not there (SQLite's extended code, PostgreSQL's SQLSTATE 23503)."""
+    if isinstance(error, RegistryError):
+        error = error.__cause__
+    orig = error.orig if isinstance(error, exc.DBAPIError) else error
+    if isinstance(orig, sqlite3.Error):
+        name = getattr(orig, "sqlite_errorname", None)  # Python 3.11+; the message before that
+        return name == "SQLITE_CONSTRAINT_FOREIGNKEY" if name else str(orig) == "FOREIGN KEY constraint failed"
+    return error is not None and error_code(error) == "23503"
+
+
 def error_kind(error: exc.DBAPIError) -> str:
     """``busy`` (wait), ``unreachable`` (wait at close, fail at open) or ``error`` (never retried),
     told apart by the driver's error code."""

@@ -179,7 +179,7 @@ class Run:
         try:
             recorder.open_run(row, self._param_rows, self._tag_rows)
         except RegistryError as error:
-            if self.parent is not None and "FOREIGN KEY" in str(error).upper():
+            if self.parent is not None and engines.violates_foreign_key(error):
                 raise UnknownRunError(f"parent run {self.parent!r} is not in {engines.mask_url(self.url)}") from None
             raise
         heartbeat.add(recorder.engine, self.id)

@@ -152,7 +152,7 @@ class Recorder:
             try:
                 return engines.retrying(work, unreachable=False)
             except RegistryError as error:
-                if "FOREIGN KEY" not in str(error).upper() or time.monotonic() > deadline:
+                if not engines.violates_foreign_key(error) or time.monotonic() > deadline:
                     raise
                 time.sleep(BATCH_SECONDS / 4)
 
