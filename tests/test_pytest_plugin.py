@@ -371,3 +371,49 @@ def test_runs_recorded_before_seed_schemes_replay_as_they_did(pytester: pytest.P
     replayed.stdout.fnmatch_lines(["*✓ rng state*identical", "seedreg replay verdict: identical*"])
     (again,) = seedreg.Registry(registry_path).runs(replays=True)
     assert "pytest.seed_scheme" not in again.tags  # replayed by scheme 1, as it was recorded
+
+
+BATCHED = """
+    import os, sqlite3, time
+    import numpy as np
+
+    def committed(nodeid):
+        # What another process sees: committed rows only, through its own connection.
+        conn = sqlite3.connect(f"file:{os.environ['SEEDREG_DB']}?mode=ro", uri=True)
+        try:
+            row = conn.execute("SELECT runs.status, count(chain.seq) FROM runs LEFT JOIN chain ON chain.run_id = runs.id"
+                               " WHERE experiment = ? GROUP BY runs.id", (nodeid,)).fetchone()
+            return None if row is None else tuple(row)
+        finally:
+            conn.close()
+
+    def test_a_nothing_logged():
+        pass
+
+    def test_b_sees_a_committed_within_the_batch():
+        deadline = time.monotonic() + 30  # DESIGN §1 bounds it to 50 ms; the machine may be slow
+        while committed("test_batched.py::test_a_nothing_logged") != ("completed", 1):
+            assert time.monotonic() < deadline, committed("test_batched.py::test_a_nothing_logged")
+            time.sleep(0.005)
+
+    def test_c_logs(seedreg_run):
+        seedreg_run.log("data", np.arange(4))
+
+    def test_d_sees_c_committed_at_once():
+        assert committed("test_batched.py::test_c_logs") == ("completed", 1)
+
+    def test_e_last_nothing_logged():
+        pass
+"""
+
+
+def test_a_tests_run_that_logged_nothing_closes_with_the_next_batch_and_all_by_the_sessions_end(
+        pytester: pytest.Pytester, registry_path: Path):
+    # A test that logged data is committed when its block exits, like any block (DESIGN §1); one
+    # that logged nothing closes with the writer's next batch, and the session's end commits the last.
+    pytester.makepyfile(test_batched=BATCHED)
+    pytester.runpytest_subprocess(*PLUGIN, "--seedreg", "-p", "no:randomly").assert_outcomes(passed=5)
+    recorded = runs(registry_path)
+    assert len(recorded) == 5 and {r.status for r in recorded} == {"completed"}
+    report = seedreg.Registry(registry_path).audit()
+    assert report.ok and report.count == 5

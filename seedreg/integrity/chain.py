@@ -16,9 +16,9 @@ from datetime import datetime
 from typing import Any, NamedTuple, cast
 
 import blake3
-from sqlalchemy import BindParameter, Connection, bindparam, literal, select, union_all
+from sqlalchemy import BindParameter, Boolean, Connection, Float, Integer, Table, bindparam, literal, select, union_all
 
-from seedreg.db import bulk
+from seedreg.db import bulk, direct
 from seedreg.db.engines import utcnow
 from seedreg.db.tables import (
     chain_head_table,
@@ -164,55 +164,89 @@ def _environment(row: Any, cache: dict[tuple, str]) -> str:
     return cache[values]
 
 
+def environment_digest(conn: Connection, environment_id: int) -> str:
+    """The environment digest a record of a run in this environment row holds (as :func:`load_records` reads it)."""
+    row = conn.execute(
+        select(*(environment_table.c[name].label(f"env_{name}") for name in ENVIRONMENT_FIELDS))
+        .where(environment_table.c.id == environment_id)
+    ).one()
+    return _environment(row, _environments)
+
+
+#: Column types whose values a driver gives back as one Python type, whatever type was written.
+_READ_AS = ((Float, float), (Boolean, bool), (Integer, int))
+
+
+@functools.lru_cache(maxsize=4)
+def _read_types(table: Table) -> tuple[tuple[str, type], ...]:
+    return tuple((column.name, kind) for column in table.c
+                 for sql_type, kind in _READ_AS if isinstance(column.type, sql_type))
+
+
+def as_read(table: Table, values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` written into ``table`` as the database gives them back (an int written into a Float
+    column is read as a float): a record built from what a writer wrote digests as the one read back."""
+    out = dict(values)
+    for name, kind in _read_types(table):
+        value = out.get(name)
+        if value is not None and type(value) is not kind:
+            out[name] = kind(value)
+    return out
+
+
 #: Tombstones have one form so far; their links say version 1.
 TOMBSTONE_VERSION = 1
 
 
-def append(conn: Connection, run_id: str, *, digest: str | None = None, imported: bool = False,
-           kind: str = "record", version: int | None = None) -> str:
-    """Link a closed run (or a run's deletion, ``kind="tombstone"``) at the end of the chain.
+def append(cursor: direct.Cursor, run_id: str, digest: str, *, imported: bool = False, kind: str = "record",
+           version: int | None = None) -> str:
+    """Link a closed run's record digest (or a deletion's, ``kind="tombstone"``) at the end of the
+    chain, inside the caller's write transaction; returns the new head.
 
-    Runs inside the caller's write transaction. ``digest`` (with its ``version``) keeps an
-    imported run's original record digest; otherwise it is computed from the stored rows under
-    :data:`RECORD_VERSION`. Returns the new head.
+    ``version`` is the record version ``digest`` was made with: :data:`RECORD_VERSION` unless
+    an imported run keeps its original digest.
     """
     if version is None:
         version = RECORD_VERSION if kind == "record" else TOMBSTONE_VERSION
-    if digest is None:
-        digest = digest_of(load_records(conn, [run_id])[run_id], version)
-    # One link (every run's close): plain cached statements, cheaper than the bulk path.
-    head = lock_head(conn)
-    link, seq = link_digest(head.head, digest), head.count + 1
+    count, previous = _locked_head(cursor)
+    link, seq = link_digest(previous, digest), count + 1
     row = {"seq": seq, "run_id": run_id, "record_digest": digest, "link_digest": link,
            "record_version": version, "imported": imported, "linked_at": utcnow()}
     if kind != "record":  # "record" is the column's server default (migration 0002 predates the column)
         row["kind"] = kind
-    conn.execute(chain_table.insert(), row)
-    conn.execute(_head_update(), {"count": seq, "head": link})
+    cursor.insert(chain_table, [row])
+    _set_head(cursor, seq, link)
     return link
 
 
-def lock_head(conn: Connection) -> Any:
+def stored_digest(conn: Connection, run_id: str) -> str:
+    """The record digest of a run as stored now, under :data:`RECORD_VERSION`."""
+    return digest_of(load_records(conn, [run_id])[run_id])
+
+
+def lock_head(conn: Connection) -> tuple[int, str]:
     """The chain head (count, head), locked until the caller's transaction ends: whoever appends
     next waits, so links are never computed from a stale head."""
-    return conn.execute(_head_for_update()).one()
+    with direct.on(conn) as cursor:
+        return _locked_head(cursor)
 
 
-@functools.lru_cache(maxsize=1)
-def _head_for_update() -> Any:
-    return select(chain_head_table.c["count"], chain_head_table.c.head).where(chain_head_table.c.id == 1).with_for_update()
+def _locked_head(cursor: direct.Cursor) -> tuple[int, str]:
+    quote = cursor.quote
+    found = cursor.one(f"SELECT {quote('count')}, head FROM {quote(chain_head_table.name)} WHERE id = 1"
+                       + (" FOR UPDATE" if cursor.dialect.name == "postgresql" else ""))
+    assert found is not None, "the schema creates the chain head's row"
+    return int(found[0]), str(found[1])
 
 
-@functools.lru_cache(maxsize=1)
-def _head_update() -> Any:
-    return chain_head_table.update().where(chain_head_table.c.id == 1)
+def _set_head(cursor: direct.Cursor, count: int, head: str) -> None:
+    cursor.update(chain_head_table, {"count": count, "head": head}, {"id": 1})
 
 
 def extend(conn: Connection, links: Sequence[tuple[str, str, str, int]], *, imported: bool = False) -> str:
     """Append many ``(run_id, kind, digest, record_version)`` links at once (bulk import): one head
     read, one insert."""
-    head = lock_head(conn)
-    previous, seq = head.head, head.count
+    seq, previous = lock_head(conn)
     rows: list[tuple[Any, ...]] = []
     for run_id, kind, digest, version in links:
         seq += 1
@@ -227,5 +261,6 @@ def extend(conn: Connection, links: Sequence[tuple[str, str, str, int]], *, impo
             columns.remove("kind")
             rows = [(row[0], row[1], *row[3:]) for row in rows]
         bulk.insert_rows(conn, table, columns, [row + tail for row in rows])
-        conn.execute(_head_update(), {"count": seq, "head": previous})
+        with direct.on(conn) as cursor:
+            _set_head(cursor, seq, previous)
     return previous

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, select, update
 
-from seedreg.db import engines, liveness
+from seedreg.db import direct, engines, liveness
 from seedreg.db.tables import run_table
 from seedreg.errors import UsageError
 from seedreg.integrity import chain
@@ -33,6 +33,7 @@ def delete(engine: Engine, run_id: str, reason: str) -> None:
                 raise UsageError(f"run {run_id} is still running: delete it once it has ended")
             now = engines.utcnow()
             conn.execute(update(run_table).where(run_table.c.id == run_id).values(deleted_at=now, deleted_reason=reason))
-            chain.append(conn, run_id, digest=chain.tombstone_digest(run_id, now, reason), kind="tombstone")
+            with direct.on(conn) as cursor:
+                chain.append(cursor, run_id, chain.tombstone_digest(run_id, now, reason), kind="tombstone")
 
     engines.retrying(work, unreachable=False)

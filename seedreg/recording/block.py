@@ -86,6 +86,9 @@ class Run:
         #: Run columns a caller sets before the block opens (the pytest plugin: ``invocation``, and in a
         #: pytest-xdist worker the session's ``argv``/``command``/``launch``, not the worker's).
         self._columns: dict[str, Any] = {}
+        #: Whether the close may wait for the writer's next batch when nothing was logged (the pytest
+        #: plugin's test runs: it flushes at the session's end; DESIGN §1 bounds the wait).
+        self._close_later = False
 
     def _own_tags(self, tags: Mapping[str, Any]) -> None:
         """Add tags under seedreg's reserved keys (the sweep, the pytest plugin, trackers) before the block opens."""
@@ -220,7 +223,7 @@ class Run:
             self._trackers.closed(self.status)
         try:
             self._recorder.close_run(
-                self.id, status=self.status, ended_at=utcnow(), duration=duration,
+                self.id, later=self._close_later, status=self.status, ended_at=utcnow(), duration=duration,
                 error=error, rng_digest=rng_digest,
                 generator_used=self.rng.bit_generator.state != self._rng_initial,
                 seeders=json.dumps(self._seeders.record()),

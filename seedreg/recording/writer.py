@@ -16,14 +16,14 @@ import threading
 import time
 import warnings
 import weakref
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, insert, select, update
+from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from seedreg import forks
-from seedreg.db import engines, liveness, schema
+from seedreg.db import direct, engines, liveness, schema
 from seedreg.db.engines import utcnow
 from seedreg.db.sqlite_file import check_sqlite_file
 from seedreg.db.tables import environment_table, fingerprint_table, param_table, result_table, run_table, tag_table
@@ -33,8 +33,8 @@ from seedreg.recording import spool
 from seedreg.records import EnvironmentRecord
 
 _RUNS = run_table
-#: Closes a run that is still open (running, or shown as crashed); built once.
-_CLOSE = _RUNS.update().where(_RUNS.c.id == bindparam("run_id"), _RUNS.c.status.in_(("running", "crashed")))
+#: Which runs a close may close: those still open (running, or shown as crashed).
+_STILL_OPEN = "status IN ('running', 'crashed')"
 _recorders: dict[str, Recorder] = {}
 forks.after_fork(_recorders.clear)  # a forked child builds its own (its parent writes what waits)
 
@@ -43,7 +43,8 @@ BATCH_SECONDS = 0.04
 #: How long a child's open waits for its parent to appear (another process commits it within BATCH_SECONDS).
 PARENT_WAIT_SECONDS = 0.5
 
-#: A write waiting to be committed: ("open", {"row", "params", "tags"}) or ("fingerprint", row).
+#: A write of this process: ("open", {"row", "params", "tags"}), ("fingerprint", row) or
+#: ("close", {"run_id", "fields", "record"}).
 Write = tuple[str, dict[str, Any]]
 
 
@@ -72,6 +73,10 @@ class Recorder:
         self.engine: Engine = engines.engine_for(url)
         engines.retrying(lambda: schema.ensure(self.engine, create=True), unreachable=False)
         self._environments: dict[str, int] = {}
+        self._environment_digests: dict[int, str] = {}  # by row id: what a record of a run there holds
+        #: What this process wrote of each of its open runs, by id: at close its record is digested
+        #: from these, not read back.
+        self._written: dict[str, dict[str, Any]] = {}
         self._pending: dict[str, list[Write]] = {}  # by run id, in order
         self._lock = threading.Lock()  # guards _pending
         self._writing = threading.Lock()  # one committer of held-back writes at a time, in order
@@ -119,6 +124,7 @@ class Recorder:
                     found = conn.execute(
                         insert(environment_table).values(**snapshot.as_row(), created_at=utcnow()).returning(environment_table.c.id)
                     ).scalar_one()
+                self._environment_digests[found] = chain.environment_digest(conn, found)
                 return int(found)
 
         try:
@@ -139,6 +145,7 @@ class Recorder:
         """
         write = {"row": row, "params": [{"run_id": row["id"], **r} for r in params],
                  "tags": [{"run_id": row["id"], **r} for r in tags]}
+        self._written[row["id"]] = {**write, "fingerprints": []}
         if row["parent_id"] is None:
             self._hold(row["id"], ("open", write))
             return
@@ -146,8 +153,8 @@ class Recorder:
         deadline = time.monotonic() + PARENT_WAIT_SECONDS
 
         def work() -> None:
-            with engines.write(self.engine) as conn:
-                _open(conn, write)
+            with direct.transaction(self.engine) as cursor:
+                _open(cursor, write)
         while True:
             try:
                 return engines.retrying(work, unreachable=False)
@@ -171,21 +178,52 @@ class Recorder:
         if result is not None:
             value_type, text, num = result
             row["result"] = {"run_id": run_id, "name": name, "value_type": value_type, "text": text, "num": num}
+        written = self._written.get(run_id)
+        if written is not None:
+            written["fingerprints"].append(row)
         self._hold(run_id, ("fingerprint", row))
 
-    def close_run(self, run_id: str, **fields: Any) -> Path | None:
+    def close_run(self, run_id: str, *, later: bool = False, **fields: Any) -> None:
         """Record how the run ended and link it into the audit chain, atomically, with whatever of the
-        run still waits; spool it all if the registry is unreachable."""
+        run still waits; spool it all if the registry is unreachable.
+
+        ``later``: a run that logged no fingerprint closes with the next batch (within
+        :data:`BATCH_SECONDS`), like a fingerprint; one that logged any closes now (DESIGN §1).
+        """
+        logged = bool(self._written[run_id]["fingerprints"])
+        close = ("close", {"run_id": run_id, "fields": fields,
+                           "record": chain.digest_of(self._record_parts(run_id, fields))})
+        if later and not logged:
+            self._hold(run_id, close)
+            return
         with self._writing:
             with self._lock:
                 writes = self._pending.pop(run_id, [])
+            self._commit(run_id, [*writes, close])
 
-            def work() -> None:
-                with engines.write(self.engine) as conn:
-                    for kind, write in writes:
-                        _APPLY[kind](conn, write)
-                    _close(conn, run_id, fields)
-            return self._or_spool(work, run_id, [*writes, ("close", fields)])
+    def _commit(self, run_id: str, writes: list[Write]) -> None:
+        """Commit one run's writes now, retrying a busy registry; spool them if it cannot be reached."""
+        def work() -> None:
+            with direct.transaction(self.engine) as cursor:
+                for kind, write in writes:
+                    _APPLY[kind](cursor, write)
+        self._or_spool(work, run_id, writes)
+
+    def _record_parts(self, run_id: str, fields: dict[str, Any]) -> chain.Parts:
+        """The record of a run this process opened, closed with ``fields``, from what it wrote: values
+        as the database gives them back (:func:`chain.as_read`), so its digest is the one the audit
+        recomputes."""
+        written = self._written.pop(run_id)
+        row = written["row"]
+        environment = self._environment_digests[row["environment_id"]]
+        fingerprints = written["fingerprints"]
+        return chain.Parts(
+            chain.as_read(run_table, {**_BLANK_RECORD, **row, **fields}), environment,
+            [(r["key"], r["value_type"], r["text"]) for r in written["params"]],
+            [(r["key"], r["value_type"], r["text"]) for r in written["tags"]],
+            [chain.as_read(fingerprint_table, r) for r in fingerprints],
+            [(r["name"], r["value_type"], r["text"]) for f in fingerprints if (r := f.get("result")) is not None],
+        )
 
     def flush(self) -> None:
         """Commit every write held back now, in one transaction; on failure they wait for the run's close."""
@@ -195,14 +233,21 @@ class Recorder:
             if not held:
                 return
             try:
-                with engines.write(self.engine) as conn:
+                with direct.transaction(self.engine) as cursor:
                     for writes in held.values():
                         for kind, write in writes:
-                            _APPLY[kind](conn, write)
+                            _APPLY[kind](cursor, write)
             except Exception:
+                closed = {run_id: writes for run_id, writes in held.items() if writes[-1][0] == "close"}
                 with self._lock:  # back in front of what came since: the close writes them, or spools them
                     for run_id, writes in held.items():
-                        self._pending[run_id] = writes + self._pending.get(run_id, [])
+                        if run_id not in closed:
+                            self._pending[run_id] = writes + self._pending.get(run_id, [])
+                for run_id, writes in closed.items():  # closed later: nobody else will write them
+                    try:
+                        self._commit(run_id, writes)
+                    except RegistryError as error:
+                        warnings.warn(f"seedreg could not close run {run_id}: {error}", RuntimeWarning, stacklevel=2)
 
     def _hold(self, run_id: str, write: Write) -> None:
         with self._lock:
@@ -213,30 +258,28 @@ class Recorder:
                 self._flusher.start()
         self._wake.set()
 
-    def _or_spool(self, work: Any, run_id: str, entries: list[Write]) -> Path | None:
+    def _or_spool(self, work: Any, run_id: str, entries: list[Write]) -> None:
         try:
             engines.retrying(work)
         except RegistryError as error:
             if not isinstance(error.__cause__, DBAPIError) or engines.error_kind(error.__cause__) == "error":
                 raise
-            for kind, fields in entries:
-                path = spool.append(self.url, run_id, kind, _spooled(kind, fields))
+            for kind, write in entries:
+                path = spool.append(self.url, run_id, kind, _spooled(kind, write))
             warnings.warn(
                 f"seedreg: the registry {engines.mask_url(self.url)} is unavailable ({error}); "
                 f"run {run_id} was spooled to {path}: run `seedreg sync` when it is back",
-                RuntimeWarning, stacklevel=3,
+                RuntimeWarning, stacklevel=4,
             )
-            return path
-        return None
 
     def sync(self) -> int:
         """Apply spooled writes for this registry (each run once, idempotently); returns runs synced."""
         synced = 0
         for path, entries in spool.pending(self.url):
             def work(entries: list[dict[str, Any]] = entries) -> None:
-                with engines.write(self.engine) as conn:
+                with engines.write(self.engine) as conn, direct.on(conn) as cursor:
                     for entry in entries:
-                        _apply(conn, entry)
+                        _apply(conn, cursor, entry)
             engines.retrying(work, unreachable=False)
             path.unlink(missing_ok=True)
             synced += 1
@@ -260,55 +303,62 @@ def _flush_batches(recorder: weakref.ref[Recorder], wake: threading.Event) -> No
         del alive
 
 
-def _open(conn: Any, write: dict[str, Any]) -> None:
-    """A new run's row with its params and tags (a spooled open is applied once: skipped if present)."""
-    conn.execute(_RUNS.insert(), write["row"])
-    for table in (param_table, tag_table):
-        rows = write["params" if table is param_table else "tags"]
-        if rows:
-            conn.execute(table.insert(), rows)
+def _open(cursor: direct.Cursor, write: dict[str, Any]) -> None:
+    """A new run's row with its params and tags."""
+    cursor.insert(_RUNS, [write["row"]])
+    cursor.insert(param_table, write["params"])
+    cursor.insert(tag_table, write["tags"])
 
 
-def _spooled(kind: str, fields: dict[str, Any]) -> dict[str, Any]:
-    """A write as a spool entry's fields (top-level values only are encoded: an open's row goes flat)."""
-    if kind != "open":
-        return fields
-    return {**fields["row"], "$params": fields["params"], "$tags": fields["tags"]}
+def _spooled(kind: str, write: dict[str, Any]) -> dict[str, Any]:
+    """A write as a spool entry's fields (top-level values only are encoded: an open's row goes flat;
+    a close's record is read back when it is synced)."""
+    if kind == "open":
+        return {**write["row"], "$params": write["params"], "$tags": write["tags"]}
+    if kind == "close":
+        return write["fields"]
+    return write
 
 
-def _close(conn: Any, run_id: str, fields: dict[str, Any]) -> None:
-    """Close a run that is still open (running, or shown as crashed) and chain it."""
-    done = conn.execute(_CLOSE, {"run_id": run_id, **fields})
-    if done.rowcount:
-        chain.append(conn, run_id)
+def _close(cursor: direct.Cursor, run_id: str, fields: dict[str, Any], record: Callable[[], str]) -> None:
+    """Close a run that is still open (running, or shown as crashed) and chain it: ``record()`` gives
+    its record digest once closed."""
+    if cursor.update(_RUNS, fields, {"id": run_id}, _STILL_OPEN):
+        chain.append(cursor, run_id, record())
 
 
-def _insert_fingerprint(conn: Any, row: dict[str, Any]) -> None:
+def _insert_fingerprint(cursor: direct.Cursor, row: dict[str, Any]) -> None:
     """A fingerprints row, and the result it carries under ``"result"`` (a real number) if any."""
     fields = dict(row)
     result = fields.pop("result", None)
-    conn.execute(fingerprint_table.insert(), fields)
+    cursor.insert(fingerprint_table, [fields])
     if result is not None:
-        conn.execute(result_table.insert(), result)
+        cursor.insert(result_table, [result])
 
 
-def _apply(conn: Any, entry: dict[str, Any]) -> None:
+def _apply(conn: Any, cursor: direct.Cursor, entry: dict[str, Any]) -> None:
     """One spooled write, applied once whatever was written before (a spool may be synced twice)."""
     fields = entry["fields"]
     if entry["kind"] == "open":
         row = {key: value for key, value in fields.items() if not key.startswith("$")}
         if conn.execute(select(_RUNS.c.id).where(_RUNS.c.id == row["id"])).first() is None:
-            _open(conn, {"row": row, "params": fields["$params"], "tags": fields["$tags"]})
+            _open(cursor, {"row": row, "params": fields["$params"], "tags": fields["$tags"]})
     elif entry["kind"] == "fingerprint":
         table = fingerprint_table
         exists = conn.execute(
             select(table.c.name).where(table.c.run_id == fields["run_id"], table.c.name == fields["name"])
         ).first()
         if exists is None:
-            _insert_fingerprint(conn, fields)
+            _insert_fingerprint(cursor, fields)
     elif entry["kind"] == "close":
-        _close(conn, entry["run"], fields)
+        _close(cursor, entry["run"], fields, lambda: chain.stored_digest(conn, entry["run"]))
 
 
-#: How each kind of held-back write is committed.
-_APPLY = {"open": _open, "fingerprint": _insert_fingerprint}
+#: A record's run fields, none of them set (a run row sets most).
+_BLANK_RECORD: dict[str, Any] = dict.fromkeys((*chain.RECORD_FIELDS_V1, *chain.RUN_FIELDS_V2))
+def _close_held(cursor: direct.Cursor, write: dict[str, Any]) -> None:
+    _close(cursor, write["run_id"], write["fields"], lambda: write["record"])
+
+
+#: How each kind of write this process makes is committed.
+_APPLY = {"open": _open, "fingerprint": _insert_fingerprint, "close": _close_held}

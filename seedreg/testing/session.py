@@ -65,6 +65,7 @@ class SeedregSession:
             config.pluginmanager.register(isolation.FixtureIsolation(self._fixture_seed), "seedreg-isolation")
         self.runs: dict[str, Run] = {}  # by pytest's node id: open blocks
         self.closed: dict[str, Run] = {}  # closed, until the test's teardown report names them
+        self.blocks = 0  # tests' runs opened in this process
         self.errors: dict[str, tuple[Any, Any, Any]] = {}
         self.recorded: list[dict[str, str]] = []  # every run of the session (all workers'): nodeid, run, status
         self._prepare_runs()
@@ -176,6 +177,10 @@ class SeedregSession:
         for key in list(self.runs):  # interrupted mid-test: close what is still open
             self._close(key, interrupted=True)
             self.recorded.append(self._summary_entry(self.closed.pop(key)))
+        if self.blocks:  # closes of tests that logged nothing wait for the writer's batch: commit them now
+            from seedreg.recording.writer import flush_all
+
+            flush_all()
         replay = self.replay
         if replay is None or replay.problem is not None:
             return
@@ -216,7 +221,9 @@ class SeedregSession:
         run._columns.update(self._columns)
         if replay is not None:
             run._replaying = (replay.seed(), replay.original.id, self.session)
+        run._close_later = replay is None  # one transaction per batch of tests, not per test
         run.__enter__()
+        self.blocks += 1
         self.runs[item.nodeid] = run
 
     def _close(self, key: str, interrupted: bool = False) -> None:
