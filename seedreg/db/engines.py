@@ -39,9 +39,10 @@ def utcnow() -> datetime:
 
 def resolve_url(db: str | os.PathLike[str] | None = None) -> str:
     """The registry URL: a replay's registry, else a sweep's, else ``db``, else ``$SEEDREG_DB``, else ``./seedreg.db``."""
-    chosen = (os.environ.get(REPLAY_DB_ENV) or os.environ.get(SWEEP_DB_ENV) or db or os.environ.get("SEEDREG_DB")
-              or DEFAULT_FILE)
-    return _url_of(os.fspath(chosen), os.getcwd())
+    chosen = os.fspath(os.environ.get(REPLAY_DB_ENV) or os.environ.get(SWEEP_DB_ENV) or db
+                       or os.environ.get("SEEDREG_DB") or DEFAULT_FILE)
+    relative = "://" not in chosen and not os.path.isabs(chosen) and not chosen.startswith("~")
+    return _url_of(chosen, os.getcwd() if relative else "")
 
 
 @functools.lru_cache(maxsize=64)

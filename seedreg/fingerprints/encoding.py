@@ -48,6 +48,7 @@ Other values (``kind="value"``)::
 
 from __future__ import annotations
 
+import operator
 import os
 import struct
 import sys
@@ -68,6 +69,8 @@ if TYPE_CHECKING:
 _MAGIC = b"seedreg-fp"
 _U32 = struct.Struct("<I").pack
 _U64 = struct.Struct("<Q").pack
+_F64 = struct.Struct("<d").pack
+_first = operator.itemgetter(0)
 _KIB = 1024
 _MIB = 1024 * _KIB
 _BUF_BYTES = 4 * _MIB  # scratch buffer per worker for strided / byte-swapped data
@@ -296,7 +299,18 @@ class _Encoder:
         if len(buf) > 1 << 16:
             self._h.update(buf)
             buf.clear()
-        if obj is None:
+        kind = type(obj)  # the common exact types first; subclasses take the general branches below
+        if kind is str:
+            data = obj.encode("utf-8", "surrogatepass")  # type: ignore[attr-defined]
+            self._blob(b"S", data, len(data))
+        elif kind is int:
+            size = obj.bit_length() // 8 + 1  # type: ignore[attr-defined]
+            buf += b"I" + _U64(size) + obj.to_bytes(size, "little", signed=True)  # type: ignore[attr-defined]
+        elif kind is float:
+            buf += b"D" + _F64(obj)
+        elif kind is dict or kind is list or kind is tuple:
+            self._container(obj, depth)  # type: ignore[arg-type]
+        elif obj is None:
             buf += b"N"
         elif isinstance(obj, (np.ndarray, np.generic)):
             buf += b"X" + bytes.fromhex(_array_fingerprint(obj).hexdigest)
@@ -344,9 +358,10 @@ class _Encoder:
                     f"({bad[0]!r}): dict keys must be str"
                 )
             self._buf += b"M" + _U64(len(obj))
-            for key in sorted(obj, key=lambda k: k.encode("utf-8", "surrogatepass")):
-                self.encode(key, depth + 1)
-                self.encode(obj[key], depth + 1)
+            for data, value in sorted([(key.encode("utf-8", "surrogatepass"), value) for key, value in obj.items()],
+                                      key=_first):  # keys in the order of their UTF-8 bytes
+                self._blob(b"S", data, len(data))
+                self.encode(value, depth + 1)
         else:
             self._buf += b"L" + _U64(len(obj))
             for item in obj:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -163,16 +164,16 @@ class Run:
         row = {
             "id": self.id, "experiment": self.experiment, "status": "running",
             "seed": self._seed.text, "seed_kind": self._seed.kind, "seed_source": self._seed.source,
-            "spawn_key": json.dumps(list(self._seed.spawn_key)),
+            "spawn_key": _json_list(tuple(self._seed.spawn_key)),
             "parent_id": self.parent, "replay_of": replay_of, "replay_session": session,
             "block_index": block_index,
             "started_at": now, "heartbeat_at": now, "environment_id": env_id,
             "numpy_version": environment().numpy_version,
             "python_version": environment().python_version,
-            "libraries": json.dumps(imported_libraries()),
+            "libraries": _json_object(tuple(imported_libraries().items())),
             "hostname": facts.hostname, "username": facts.username, "pid": facts.pid,
             "process_started": facts.process_started, "executable": facts.executable,
-            "argv": json.dumps(facts.argv), "command": json.dumps(facts.command), "cwd": os.getcwd(),
+            "argv": _json_list(tuple(facts.argv)), "command": _json_list(tuple(facts.command)), "cwd": os.getcwd(),
             "launch": launch_of(facts, cell.record if cell else None), "script_path": facts.script_path,
             "script_digest": facts.script_digest, "pythonhashseed": facts.pythonhashseed,
             "git_commit": facts.git_commit, "git_dirty": facts.git_dirty,
@@ -189,7 +190,7 @@ class Run:
         self._saved = global_state.GlobalState.save()
         self.rng = global_state.seed_globals(self._seed)
         self._rng_initial = self.rng.bit_generator.state
-        self._seed_sequence = self._seed.seed_sequence()
+        self._seed_sequence = None  # spawn() makes it from the seed the block took (a replay's, a sweep's)
         self.status = "running"
         self._started = time.perf_counter()
         self._seeders = library_seeders.seed_libraries(self._seed)
@@ -285,6 +286,18 @@ class Run:
                              "(object and string arrays are never kept)")
         kept_arrays.save(self.url, fp.hexdigest, obj)
         return True
+
+
+@functools.lru_cache(maxsize=64)
+def _json_list(items: tuple[Any, ...]) -> str:
+    """``json.dumps`` of a list, once per value: every block records its process's argv and command."""
+    return json.dumps(list(items))
+
+
+@functools.lru_cache(maxsize=64)
+def _json_object(items: tuple[tuple[str, Any], ...]) -> str:
+    """``json.dumps`` of a dict given as its items, once per value (the libraries a process imported)."""
+    return json.dumps(dict(items))
 
 
 def run(
