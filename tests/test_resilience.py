@@ -209,6 +209,39 @@ def test_a_block_that_never_reached_the_registry_is_spooled_whole_and_synced(tmp
     assert seedreg.Registry().audit().ok
 
 
+def test_a_close_left_for_the_batch_is_spooled_when_the_registry_stays_locked_and_synced(tmp_path, registry_path,
+                                                                                        monkeypatch):
+    # A run that logged nothing may close with the writer's next batch (the pytest plugin's test
+    # runs); when that batch cannot be committed, the writer retries, then spools it like a close.
+    monkeypatch.setenv("SEEDREG_RETRY_SECONDS", "0.3")
+    with seedreg.run("warm", seed=1):
+        pass
+    blocker = sqlite3.connect(registry_path, timeout=0.1, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            run = seedreg.run("batched", seed=4, tags={"t": "x"})
+            run._close_later = True
+            with run:
+                pass
+            assert run.status == "completed"  # the block ended at once; its writes wait for the writer
+            deadline = time.monotonic() + 30
+            while not list((tmp_path / "spool").glob("*.jsonl")):
+                assert time.monotonic() < deadline, "the writer never spooled the batch it could not commit"
+                time.sleep(0.05)
+        assert [p.stem for p in (tmp_path / "spool").glob("*.jsonl")] == [run.id]
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert any("spooled" in str(w.message) for w in caught)
+    assert invoke("sync").stdout.startswith("synced 1")
+    record = seedreg.Registry().get(run.id)
+    assert record.status == "completed" and record.tags == {"t": "x"}
+    report = seedreg.Registry().audit()
+    assert report.ok and report.count == 2
+
+
 def test_a_registry_locked_too_long_at_close_spools_the_run_and_sync_closes_it(tmp_path, registry_path, monkeypatch):
     monkeypatch.setenv("SEEDREG_RETRY_SECONDS", "0.5")
     data = np.arange(1000.0)
