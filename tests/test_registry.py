@@ -364,3 +364,17 @@ def test_last_of_an_empty_registry(backend):
     seedreg.Registry(url).upgrade()
     with pytest.raises(UnknownRunError, match="no runs"):
         seedreg.Registry(url).last()
+
+
+def test_fingerprints_read_in_logging_order_whatever_order_the_table_holds_them(registry_path: Path):
+    # Reads of most of the registry scan the fingerprints table as it lies and order each run's own.
+    with seedreg.run("ordered", seed=1) as run:
+        for name in ("c", "a", "b"):
+            run.log(name, name)
+    with sqlite3.connect(registry_path) as conn:  # move the first-logged row to the end of the table
+        row = conn.execute("SELECT * FROM fingerprints WHERE run_id = ? AND name = 'c'", (run.id,)).fetchone()
+        conn.execute("DELETE FROM fingerprints WHERE run_id = ? AND name = 'c'", (run.id,))
+        conn.execute(f"INSERT INTO fingerprints VALUES ({', '.join('?' * len(row))})", row)
+    (every,) = seedreg.Registry().runs(limit=None)
+    assert list(every.fingerprints) == ["c", "a", "b"]
+    assert list(seedreg.Registry().get(run.id).fingerprints) == ["c", "a", "b"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import timezone
@@ -95,11 +96,14 @@ def _records(conn: Connection, rows: Sequence[Any], scope: Select | str | None) 
     ids = [row.id for row in rows]
     params = _values(conn, param_table, ids, scope)
     tags = _values(conn, tag_table, ids, scope)
-    fingerprints: dict[str, dict[str, Any]] = {}
+    logged: dict[str, list[Any]] = {}
     fp = fingerprint_table.c
-    columns = (fp.run_id, fp.name, fp.algorithm, fp.digest, fp.kind, fp.dtype, fp.shape, fp.chunk_elems, fp.chunks)
-    for run_id, name, *stored_fp in _children(conn, select(*columns), fp.run_id, ids, scope, (fp.run_id, fp.seq)):
-        fingerprints.setdefault(run_id, {})[name] = _fingerprint(*stored_fp)
+    columns = (fp.run_id, fp.seq, fp.name, fp.algorithm, fp.digest, fp.kind, fp.dtype, fp.shape, fp.chunk_elems,
+               fp.chunks)
+    for row in _children(conn, select(*columns), fp.run_id, ids, scope, ()):  # in table order: sorted per run below
+        logged.setdefault(row[0], []).append(row[1:])
+    fingerprints = {run_id: {name: _fingerprint(*stored_fp) for _, name, *stored_fp in sorted(rows, key=_first)}
+                    for run_id, rows in logged.items()}
     results = _results(conn, ids, scope)
     verdicts = last_verdicts(conn, ids, scope)
     crashed = liveness.crashed_among(rows)
@@ -142,6 +146,9 @@ def last_verdicts(conn: Connection, ids: Sequence[str], scope: Select | str | No
     query = select(rep.original_id, rep.verdict)
     found = dict(_children(conn, query, rep.original_id, ids, scope, (rep.created_at, rep.id)))  # newest wins
     return {run_id: verdict for run_id, verdict in found.items() if run_id is not None}
+
+
+_first = operator.itemgetter(0)
 
 
 def _fingerprint(algorithm: str, digest: str, kind: str, dtype: str | None, shape: str | None,
