@@ -30,6 +30,7 @@ from seedreg.db.tables import (
     run_table,
     tag_table,
 )
+from seedreg.errors import SchemaError
 from seedreg.integrity import record_v1
 from seedreg.records import ENVIRONMENT_FIELDS, environment_record
 
@@ -235,7 +236,9 @@ def _locked_head(cursor: direct.Cursor) -> tuple[int, str]:
     quote = cursor.quote
     found = cursor.one(f"SELECT {quote('count')}, head FROM {quote(chain_head_table.name)} WHERE id = 1"
                        + (" FOR UPDATE" if cursor.dialect.name == "postgresql" else ""))
-    assert found is not None, "the schema creates the chain head's row"
+    if found is None:  # the schema creates it: someone deleted it
+        raise SchemaError("the registry's audit chain head (table chain_head) is missing: it was edited outside "
+                          "seedreg; nothing can be chained until it is restored")
     return int(found[0]), str(found[1])
 
 
