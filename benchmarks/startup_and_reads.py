@@ -119,10 +119,13 @@ def main() -> None:
         if options.export_runs:
             big = str(Path(tmp) / "big.db")
             build(big, options.export_runs)
+            # VmHWM is the peak of this process's own memory: ru_maxrss would also count this (large)
+            # parent's, which Linux carries into a child across fork and exec.
             probe = subprocess.run(
-                [PYTHON, "-c", "import resource, sys, seedreg\n"
+                [PYTHON, "-c", "import re, sys, seedreg\n"
                  "n = sum(1 for _ in seedreg.Registry(sys.argv[1]).export())\n"
-                 "print(n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)", big],
+                 "status = open('/proc/self/status').read()\n"
+                 "print(n, re.search(r'VmHWM:\\s+(\\d+) kB', status).group(1))", big],
                 capture_output=True, text=True, check=True)
             count, peak_kib = map(int, probe.stdout.split())
             print(f"  export of {count:,} runs: peak RSS {peak_kib / 1024:.0f} MiB (target < 200 MiB) "
