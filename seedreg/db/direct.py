@@ -44,7 +44,10 @@ class Cursor:
         columns = tuple(rows[0])
         sql, preparers = _insert(self.dialect, table, columns)
         values = [bulk.prepared([row[name] for name in columns], preparers) for row in rows]
-        self.run(sql, values[0]) if len(values) == 1 else self.run(sql, values, many=True)
+        if len(values) == 1:
+            self.run(sql, values[0])
+        else:
+            self.run(sql, values, many=True)
 
     def update(self, table: Table, values: Mapping[str, Any], key: Mapping[str, Any], condition: str = "") -> int:
         """UPDATE ``table`` SET ``values`` WHERE each column of ``key`` equals its value (and the

@@ -43,6 +43,8 @@ BATCH_SECONDS = 0.04
 #: How long a child's open waits for its parent to appear (another process commits it within BATCH_SECONDS).
 PARENT_WAIT_SECONDS = 0.5
 
+#: A record's run fields, none of them set (a run row sets most).
+_BLANK_RECORD: dict[str, Any] = dict.fromkeys((*chain.RECORD_FIELDS_V1, *chain.RUN_FIELDS_V2))
 #: A write of this process: ("open", {"row", "params", "tags"}), ("fingerprint", row) or
 #: ("close", {"run_id", "fields", "record"}).
 Write = tuple[str, dict[str, Any]]
@@ -178,9 +180,7 @@ class Recorder:
         if result is not None:
             value_type, text, num = result
             row["result"] = {"run_id": run_id, "name": name, "value_type": value_type, "text": text, "num": num}
-        written = self._written.get(run_id)
-        if written is not None:
-            written["fingerprints"].append(row)
+        self._written[run_id]["fingerprints"].append(row)
         self._hold(run_id, ("fingerprint", row))
 
     def close_run(self, run_id: str, *, later: bool = False, **fields: Any) -> None:
@@ -205,8 +205,7 @@ class Recorder:
         """Commit one run's writes now, retrying a busy registry; spool them if it cannot be reached."""
         def work() -> None:
             with direct.transaction(self.engine) as cursor:
-                for kind, write in writes:
-                    _APPLY[kind](cursor, write)
+                _write_all(cursor, writes)
         self._or_spool(work, run_id, writes)
 
     def _record_parts(self, run_id: str, fields: dict[str, Any]) -> chain.Parts:
@@ -226,7 +225,8 @@ class Recorder:
         )
 
     def flush(self) -> None:
-        """Commit every write held back now, in one transaction; on failure they wait for the run's close."""
+        """Commit every write held back now, in one transaction. On failure an open run's writes wait for
+        its close; a run already closed (its close held back too) is committed alone, or spooled."""
         with self._writing:
             with self._lock:
                 held, self._pending = self._pending, {}
@@ -235,8 +235,7 @@ class Recorder:
             try:
                 with direct.transaction(self.engine) as cursor:
                     for writes in held.values():
-                        for kind, write in writes:
-                            _APPLY[kind](cursor, write)
+                        _write_all(cursor, writes)
             except Exception:
                 closed = {run_id: writes for run_id, writes in held.items() if writes[-1][0] == "close"}
                 with self._lock:  # back in front of what came since: the close writes them, or spools them
@@ -354,11 +353,15 @@ def _apply(conn: Any, cursor: direct.Cursor, entry: dict[str, Any]) -> None:
         _close(cursor, entry["run"], fields, lambda: chain.stored_digest(conn, entry["run"]))
 
 
-#: A record's run fields, none of them set (a run row sets most).
-_BLANK_RECORD: dict[str, Any] = dict.fromkeys((*chain.RECORD_FIELDS_V1, *chain.RUN_FIELDS_V2))
 def _close_held(cursor: direct.Cursor, write: dict[str, Any]) -> None:
     _close(cursor, write["run_id"], write["fields"], lambda: write["record"])
 
 
 #: How each kind of write this process makes is committed.
 _APPLY = {"open": _open, "fingerprint": _insert_fingerprint, "close": _close_held}
+
+
+def _write_all(cursor: direct.Cursor, writes: list[Write]) -> None:
+    """One run's writes, in the order they were made."""
+    for kind, write in writes:
+        _APPLY[kind](cursor, write)
