@@ -35,12 +35,26 @@ def alternating(a: Sequence[str], b: Sequence[str], *, repeat: int = 9, env: dic
 
 def call_seconds(call: Callable[[], object], repeat: int = 5) -> float:
     """Median wall time of a call inside this process."""
-    times = []
+    return statistics.median(_timed(call) for _ in range(repeat))
+
+
+def paired_calls(call: Callable[[], object], floor: Callable[[], object], repeat: int = 9) -> tuple[float, float, float]:
+    """Median times of ``call`` and of its ``floor``, run in turn in this process, and the median of
+    their pair-by-pair ratios: a pair shares the machine's speed of the moment, so the ratio holds
+    when that speed drifts (this machine class has bursts of CPU steal)."""
+    took, floors, ratios = [], [], []
     for _ in range(repeat):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        a, b = _timed(call), _timed(floor)
+        took.append(a)
+        floors.append(b)
+        ratios.append(a / b)
+    return statistics.median(took), statistics.median(floors), statistics.median(ratios)
+
+
+def _timed(call: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
 
 
 def scale_folder(doc: str, keep: str) -> tuple[argparse.Namespace, Path, tempfile.TemporaryDirectory | None]:

@@ -21,7 +21,7 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-from _common import PYTHON, alternating, call_seconds, verdict
+from _common import PYTHON, alternating, paired_calls, verdict
 from sqlalchemy import insert, select
 
 import seedreg
@@ -96,17 +96,15 @@ def main() -> None:
 
         registry = seedreg.Registry(db)
         registry.runs(limit=1)  # open the engine outside the timing
-        floor = call_seconds(lambda: raw_fetch(db))
-        took = call_seconds(lambda: registry.runs(limit=None))
-        line(f"Registry.runs(limit=None), {options.runs:,} runs", took, floor, 3 * floor)
-        print(f"    ratio {took / floor:.2f}x")
-        floor = call_seconds(lambda: raw_fetch(db, "WHERE runs.seed = ?", ("101",)))
-        took = call_seconds(lambda: registry.runs(seed=101, limit=None))
-        line("Registry.runs(seed=101, limit=None)", took, floor, 3 * floor)
-        took = call_seconds(lambda: sum(1 for _ in registry.export()), repeat=3)
-        floor = call_seconds(lambda: raw_fetch(db), repeat=3)
-        line("export of every run", took, floor, 3 * floor)
-        print(f"    ratio {took / floor:.2f}x")
+        for name, call, floor in (
+            (f"Registry.runs(limit=None), {options.runs:,} runs", lambda: registry.runs(limit=None), lambda: raw_fetch(db)),
+            ("Registry.runs(seed=101, limit=None)", lambda: registry.runs(seed=101, limit=None),
+             lambda: raw_fetch(db, "WHERE runs.seed = ?", ("101",))),
+            ("export of every run", lambda: sum(1 for _ in registry.export()), lambda: raw_fetch(db)),
+        ):
+            took, floor_took, ratio = paired_calls(call, floor)
+            print(f"  {name}: {took:.3f} s; floor {floor_took:.3f} s; ratio {ratio:.2f}x (median of pairs); "
+                  f"target 3x {verdict(ratio <= 3)}")
 
         # Run as `python -c` from the folder: git state is taken where the code is (cwd for -c).
         one_block = ("import numpy as np, seedreg\n"

@@ -20,15 +20,19 @@ _Record = TypeVar("_Record")
 
 
 def stored(cls: type[_Record], values: dict[str, Any]) -> _Record:
-    """A frozen record of ``cls`` from values read back from the registry, ``values`` naming every field.
+    """A frozen record of ``cls`` from values read back from the registry, ``values`` naming every field;
+    ``values`` becomes the record's ``__dict__`` (the caller hands it over).
 
     Skips the dataclass ``__init__``, which sets each field through ``object.__setattr__``: for a
     frozen record of 46 fields that was a third of reading 10,000 runs. The values are the
     registry's own, already of the field types, so there is nothing to validate.
     """
-    record = object.__new__(cls)
-    record.__dict__.update(values)
+    record = _new(cls)
+    _set(record, "__dict__", values)
     return record
+
+
+_new, _set = object.__new__, object.__setattr__
 
 
 @contextlib.contextmanager
@@ -64,14 +68,22 @@ def result_json(value: bool | int | float) -> bool | int | float | str:
 
 
 @overload
-def aware(moment: datetime) -> datetime: ...
+def aware(moment: datetime | str) -> datetime: ...
 @overload
 def aware(moment: None) -> None: ...
 @overload
-def aware(moment: datetime | None) -> datetime | None: ...
-def aware(moment: datetime | None) -> datetime | None:
-    """A stored time (naive UTC, as every backend stores it) as an aware UTC datetime."""
-    return None if moment is None else moment.replace(tzinfo=timezone.utc)
+def aware(moment: datetime | str | None) -> datetime | None: ...
+def aware(moment: datetime | str | None) -> datetime | None:
+    """A stored time (naive UTC, as every backend stores it; or SQLite's text of it, see
+    :mod:`seedreg.db.stored_times`) as an aware UTC datetime."""
+    if moment is None:
+        return None
+    if isinstance(moment, str):
+        return _from_iso(moment + "+00:00")
+    return moment.replace(tzinfo=timezone.utc)
+
+
+_from_iso = datetime.fromisoformat
 
 
 def iso(moment: datetime | None) -> str | None:

@@ -427,3 +427,24 @@ def test_num_is_derived_from_the_exact_text_alike_when_recording_and_importing(b
                                           "inf": None, "exact": float(2**60 + 1), "text": None, "flag": None,
                                           "none": None, "t": 2.5}
     assert Registry().get(Registry().runs()[0].id).params["huge"] == 10**400
+
+
+def test_sqlite_times_stored_in_another_text_form_read_and_export_as_the_same_moments(tmp_path):
+    """Reads take SQLite's time text as stored; a row another tool wrote without microseconds, or with a
+    ``T``, still reads as that aware moment and exports with its microseconds written."""
+    import sqlite3
+    from datetime import timezone
+
+    db = str(tmp_path / "times.db")
+    with seedreg.run("t", seed=1, db=db) as run:
+        pass
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE runs SET started_at = '2026-03-04 05:06:07', ended_at = '2026-03-04T05:06:08.250000' "
+                     "WHERE id = ?", (run.id,))
+    record = Registry(db).get(run.id)
+    assert record.started_at == datetime(2026, 3, 4, 5, 6, 7, tzinfo=timezone.utc)
+    assert record.ended_at == datetime(2026, 3, 4, 5, 6, 8, 250000, tzinfo=timezone.utc)
+    assert Registry(db).runs(limit=None)[0].started_at == record.started_at
+    line = json.loads(next(iter(Registry(db).export())))
+    assert (line["run"]["started_at"], line["run"]["ended_at"]) == ("2026-03-04T05:06:07.000000Z",
+                                                                    "2026-03-04T05:06:08.250000Z")

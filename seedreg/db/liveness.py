@@ -59,14 +59,14 @@ def process_alive(pid: int, started: float | None) -> bool:
 
 def crashed(hostname: str, pid: int, started: float | None, heartbeat: datetime | None = None,
             now: datetime | None = None) -> bool:
-    """Whether a run still marked running has lost its process (naive UTC times)."""
+    """Whether a run still marked running has lost its process (UTC times; ``heartbeat`` naive or aware)."""
     if hostname == this_host():
         return not process_alive(pid, started)
     if heartbeat is None:
         return False
     from seedreg.db.engines import utcnow
 
-    return (now or utcnow()) - heartbeat > timedelta(seconds=stale_seconds())
+    return (now or utcnow()) - heartbeat.replace(tzinfo=None) > timedelta(seconds=stale_seconds())
 
 
 #: The ``runs`` columns :func:`crashed_among` reads.

@@ -127,7 +127,7 @@ class Registry:
         filters = filters or self.filters(**criteria)
         ordering = order_by(sort)
         with self.engine().connect() as conn:
-            query = self._select(conn, select(run_table), filters)
+            query = self._select(conn, reads.run_rows(conn), filters)
             if query is None:
                 return []
             scope: Select | str | None = None
@@ -243,7 +243,7 @@ class Registry:
 
         filters = self.filters(**criteria)
         with self.engine().connect() as conn:
-            query = self._select(conn, select(run_table), filters)
+            query = self._select(conn, reads.run_rows(conn), filters)
             if query is not None:
                 yield from export_lines(conn, query.order_by(*order_by("started")))
 

@@ -11,13 +11,13 @@ import json
 import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import timezone
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Connection, Select, Table, select
 
 from seedreg.db import keyvalues, liveness, scalars
 from seedreg.db.lookups import where_in
+from seedreg.db.stored_times import as_stored
 from seedreg.db.tables import (
     environment_table,
     fingerprint_table,
@@ -56,9 +56,15 @@ def resolve(conn: Connection, ref: str, where: str) -> str:
     return ids[0]
 
 
+def run_rows(conn: Connection) -> Select:
+    """A select of whole ``runs`` rows as :func:`records` reads them (times as SQLite's text: see
+    :mod:`~seedreg.db.stored_times`)."""
+    return select(*as_stored(run_table.columns, conn.dialect.name))
+
+
 def get(conn: Connection, run_id: str) -> RunRecord:
     """The run with this full id, with its environment."""
-    row = conn.execute(select(run_table).where(run_table.c.id == run_id)).one()
+    row = conn.execute(run_rows(conn).where(run_table.c.id == run_id)).one()
     env = conn.execute(select(environment_table).where(environment_table.c.id == row.environment_id)).one()
     return replace(records(conn, [row])[0], environment=environment_record(cast("Mapping[str, Any]", env._mapping)))
 
@@ -96,24 +102,46 @@ def _records(conn: Connection, rows: Sequence[Any], scope: Select | str | None) 
     ids = [row.id for row in rows]
     params = _values(conn, param_table, ids, scope)
     tags = _values(conn, tag_table, ids, scope)
-    logged: dict[str, list[Any]] = {}
-    fp = fingerprint_table.c
-    columns = (fp.run_id, fp.seq, fp.name, fp.algorithm, fp.digest, fp.kind, fp.dtype, fp.shape, fp.chunk_elems,
-               fp.chunks)
-    for row in _children(conn, select(*columns), fp.run_id, ids, scope, ()):  # in table order: sorted per run below
-        logged.setdefault(row[0], []).append(row[1:])
-    fingerprints = {run_id: {name: _fingerprint(*stored_fp) for _, name, *stored_fp in sorted(rows, key=_first)}
-                    for run_id, rows in logged.items()}
+    fingerprints = _fingerprints(conn, ids, scope)
     results = _results(conn, ids, scope)
     verdicts = last_verdicts(conn, ids, scope)
-    crashed = liveness.crashed_among(rows)
     names = rows[0]._fields if rows else ()
     found = []
     for row in rows:
         values = dict(zip(names, row))
         run_id = values["id"]
         found.append(_record(values, params.get(run_id, {}), tags.get(run_id, {}), fingerprints.get(run_id, {}),
-                             results.get(run_id, {}), verdicts.get(run_id), run_id in crashed))
+                             results.get(run_id, {}), verdicts.get(run_id)))
+    return found
+
+
+def _fingerprints(conn: Connection, ids: Sequence[str], scope: Select | str | None) -> dict[str, dict[str, Fingerprint]]:
+    """The fingerprints of each run of ``ids`` that logged any, in logging order (``seq``).
+
+    The rows come in table order, which is logging order unless a run's rows were stored out of
+    it: sorting each run's few rows here is cheaper than ``ORDER BY`` over the whole table.
+    """
+    from seedreg.fingerprints.digest import Fingerprint
+
+    fp = fingerprint_table.c
+    columns = (fp.run_id, fp.seq, fp.name, fp.algorithm, fp.digest, fp.kind, fp.dtype, fp.shape, fp.chunk_elems,
+               fp.chunks)
+    logged: dict[str, list[Any]] = {}
+    for row in _children(conn, select(*columns), fp.run_id, ids, scope, ()):
+        entries = logged.get(row[0])
+        if entries is None:
+            logged[row[0]] = [row]
+        else:
+            entries.append(row)
+    found = {}
+    for run_id, entries in logged.items():
+        if len(entries) > 1:
+            entries.sort(key=_seq)
+        found[run_id] = {name: stored(Fingerprint, {
+            "algorithm": algorithm, "hexdigest": digest, "kind": kind, "dtype": dtype,
+            "shape": None if shape is None else _tuple(shape), "chunk_elems": chunk_elems,
+            "chunks": None if chunks is None else bytes(chunks)})
+            for _, _, name, algorithm, digest, kind, dtype, shape, chunk_elems, chunks in entries}
     return found
 
 
@@ -148,18 +176,7 @@ def last_verdicts(conn: Connection, ids: Sequence[str], scope: Select | str | No
     return {run_id: verdict for run_id, verdict in found.items() if run_id is not None}
 
 
-_first = operator.itemgetter(0)
-
-
-def _fingerprint(algorithm: str, digest: str, kind: str, dtype: str | None, shape: str | None,
-                 chunk_elems: int | None, chunks: bytes | None) -> Fingerprint:
-    """A fingerprints row's columns as the :class:`Fingerprint` it stores."""
-    from seedreg.fingerprints.digest import Fingerprint
-
-    return stored(Fingerprint, {
-        "algorithm": algorithm, "hexdigest": digest, "kind": kind, "dtype": dtype,
-        "shape": None if shape is None else _tuple(shape), "chunk_elems": chunk_elems,
-        "chunks": None if chunks is None else bytes(chunks)})
+_seq = operator.itemgetter(1)
 
 
 def _values(conn: Connection, table: Table, ids: Sequence[str], scope: Select | str | None) -> dict[str, dict[str, Any]]:
@@ -175,33 +192,30 @@ def _values(conn: Connection, table: Table, ids: Sequence[str], scope: Select | 
 _decode = json.JSONDecoder().raw_decode
 
 
-def _json(text: str) -> Any:
-    return _decode(text)[0]
-
-
 @functools.lru_cache(maxsize=4096)
 def _tuple(text: str) -> tuple[int, ...]:
     """A stored JSON array of ints (a spawn key, a shape) as a tuple; the few distinct ones are shared."""
     return tuple(_decode(text)[0])
 
 
-def _record(v: dict[str, Any], params: dict, tags: dict, fingerprints: dict, results: dict, verdict: str | None,
-            crashed: bool) -> RunRecord:
-    """A ``runs`` row (every column, by name) as its record: columns renamed, JSON decoded, times made aware."""
+def _record(v: dict[str, Any], params: dict, tags: dict, fingerprints: dict, results: dict,
+            verdict: str | None) -> RunRecord:
+    """A ``runs`` row (every column, by name) as its record: columns renamed, JSON decoded, times made aware,
+    a running run whose process died marked crashed."""
     v["parent"] = v.pop("parent_id")
     del v["environment_id"]
-    if crashed:
-        v["status"] = "crashed"
     v["seed"] = parse_entropy(v["seed"])
     v["spawn_key"] = _tuple(v["spawn_key"])
     for name in _TIMES:
         if v[name] is not None:
-            v[name] = v[name].replace(tzinfo=timezone.utc)
-    v["libraries"], v["argv"] = _json(v["libraries"]), _json(v["argv"])
+            v[name] = aware(v[name])
+    if v["status"] == "running" and liveness.crashed(v["hostname"], v["pid"], v["process_started"], v["heartbeat_at"]):
+        v["status"] = "crashed"
+    v["libraries"], v["argv"] = _decode(v["libraries"])[0], _decode(v["argv"])[0]
     for name in _OPTIONAL_JSON:
-        v[name] = _json(v[name]) if v[name] else None
-    v.update(params=params, tags=tags, fingerprints=fingerprints, results=results, environment=None,
-             last_verdict=verdict)
+        v[name] = _decode(v[name])[0] if v[name] else None
+    v["params"], v["tags"], v["fingerprints"], v["results"] = params, tags, fingerprints, results
+    v["environment"], v["last_verdict"] = None, verdict
     return stored(RunRecord, v)
 
 

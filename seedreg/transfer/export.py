@@ -10,6 +10,7 @@ import orjson
 from sqlalchemy import Connection, DateTime, select
 
 from seedreg.db.lookups import where_in
+from seedreg.db.stored_times import as_stored
 from seedreg.db.tables import (
     chain_table,
     environment_table,
@@ -35,8 +36,7 @@ def export_lines(conn: Connection, query: Any) -> Iterator[str]:
             yield from _lines(conn, rows, environments)
 
 
-#: Exported ``runs`` columns, and those of them that are times (written exactly, in UTC).
-_RUN_NAMES = tuple(str(c.name) for c in RUN_COLUMNS)  # plain str: orjson refuses subclasses as keys
+#: Exported ``runs`` columns that are times (written exactly, in UTC).
 _RUN_TIMES = tuple(str(c.name) for c in RUN_COLUMNS if isinstance(c.type, DateTime))
 
 
@@ -47,26 +47,26 @@ def _lines(conn: Connection, rows: Sequence[Any], environments: dict[int, dict[s
         for env in conn.execute(select(environment_table).where(environment_table.c.id.in_(missing))).all():
             environments[env.id] = {name: getattr(env, name) for name in ENVIRONMENT_FIELDS}
     params, tags, fps, results, digests, verdicts = _related(conn, ids)
-    names = rows[0]._fields if rows else ()
+    names = tuple(map(str, rows[0]._fields)) if rows else ()  # plain str: orjson refuses subclasses as keys
     for values in rows:
-        row = dict(zip(names, values))
-        run = {name: row[name] for name in _RUN_NAMES}
+        run = dict(zip(names, values))  # every column, in order; the local ones are taken out below
+        environment_id, deleted_at, deleted_reason = run.pop("environment_id"), run.pop("deleted_at"), run.pop(
+            "deleted_reason")
         for name in _RUN_TIMES:
             run[name] = exact_utc(run[name])
-        run_id = row["id"]
+        run_id = run["id"]
         digest, version = digests.get(run_id, (None, None))
         yield orjson.dumps({
             "format": FORMAT,
             "run": run,
-            "environment": environments.get(row["environment_id"]),
+            "environment": environments.get(environment_id),
             "params": params.get(run_id, []),
             "tags": tags.get(run_id, []),
             "fingerprints": fps.get(run_id, []),
             "results": results.get(run_id, []),
             "record_digest": digest,
             "record_version": version,
-            "deleted": None if row["deleted_at"] is None
-            else {"at": exact_utc(row["deleted_at"]), "reason": row["deleted_reason"]},
+            "deleted": None if deleted_at is None else {"at": exact_utc(deleted_at), "reason": deleted_reason},
             "replays": verdicts.get(run_id, []),
         }).decode()
 
@@ -80,7 +80,7 @@ def _related(conn: Connection, ids: Sequence[str]) -> tuple[dict, dict, dict, di
     digests: dict[str, tuple[str, int]] = {}
     verdicts: dict[str, list] = {}
     fp, res, link, rep = fingerprint_table.c, result_table.c, chain_table.c, replay_table.c
-    fp_columns = [fp[name] for name in FP_FIELDS]
+    fp_columns = as_stored([fp[name] for name in FP_FIELDS], conn.dialect.name)
     for table, into in ((param_table, params), (tag_table, tags)):
         c = table.c
         for run_id, key, value_type, text in where_in(conn, select(c.run_id, c.key, c.value_type, c.text), c.run_id,

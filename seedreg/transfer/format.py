@@ -37,6 +37,12 @@ class LineError(ValueError):
     """A line that cannot be imported; the message says why."""
 
 
-def exact_utc(moment: datetime | None) -> str | None:
-    """A stored (naive UTC) time as exact ISO 8601 with a ``Z``: microseconds always written."""
-    return None if moment is None else moment.isoformat(timespec="microseconds") + "Z"
+def exact_utc(moment: datetime | str | None) -> str | None:
+    """A stored (naive UTC) time, or SQLite's text of it, as exact ISO 8601 with a ``Z``: microseconds always written."""
+    if moment is None:
+        return None
+    if isinstance(moment, str):
+        if len(moment) == 26 and moment[10] == " ":  # the text SQLAlchemy writes
+            return f"{moment[:10]}T{moment[11:]}Z"
+        moment = datetime.fromisoformat(moment)
+    return moment.isoformat(timespec="microseconds") + "Z"
