@@ -146,9 +146,9 @@ def test_0006_adds_results_notebook_invocation_and_the_sweep_source_keeping_rows
 
 def test_export_lines_carry_their_record_version_and_old_lines_import_as_version_1(registry_path, tmp_path):
     from click.testing import CliRunner
+    from synthetic import line
 
     from seedreg.cli import cli
-    from synthetic import line
 
     with seedreg.run("new", seed=5) as run:
         run.log("x", [1])  # no result: under version 1's rules only its digest can refuse it
