@@ -29,7 +29,7 @@ def export_lines(conn: Connection, query: Any) -> Iterator[str]:
 
     Streams: :data:`BATCH` runs at a time are read with their children and written out.
     """
-    environments: dict[int, dict[str, Any]] = {}
+    environments: dict[int, orjson.Fragment] = {}
     result = conn.execution_options(yield_per=BATCH).execute(query)
     for rows in result.partitions():
         with many_records():
@@ -40,12 +40,14 @@ def export_lines(conn: Connection, query: Any) -> Iterator[str]:
 _RUN_TIMES = tuple(str(c.name) for c in RUN_COLUMNS if isinstance(c.type, DateTime))
 
 
-def _lines(conn: Connection, rows: Sequence[Any], environments: dict[int, dict[str, Any]]) -> Iterator[str]:
+def _lines(conn: Connection, rows: Sequence[Any], environments: dict[int, orjson.Fragment]) -> Iterator[str]:
+    """The lines of ``rows``; ``environments`` keeps each environment serialized once (a line's largest
+    part, its package list, is the same for every run of that environment)."""
     ids = [row.id for row in rows]
     missing = {row.environment_id for row in rows} - environments.keys()
     if missing:
         for env in conn.execute(select(environment_table).where(environment_table.c.id.in_(missing))).all():
-            environments[env.id] = {name: getattr(env, name) for name in ENVIRONMENT_FIELDS}
+            environments[env.id] = orjson.Fragment(orjson.dumps({name: getattr(env, name) for name in ENVIRONMENT_FIELDS}))
     params, tags, fps, results, digests, verdicts = _related(conn, ids)
     names = tuple(map(str, rows[0]._fields)) if rows else ()  # plain str: orjson refuses subclasses as keys
     for values in rows:
