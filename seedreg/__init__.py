@@ -53,10 +53,13 @@ def __getattr__(name: str) -> object:
         raise AttributeError(f"module 'seedreg' has no attribute {name!r}")
     from importlib import import_module
 
-    if module == "recording.block" and f"{__name__}.{module}" not in sys.modules:
-        # The block's git state: its one `git status` runs while SQLAlchemy and the rest import.
-        import_module(".recording.environment", __name__).prefetch_git()
-    return getattr(import_module(f".{module}", __name__), name)
+    from seedreg.gc_pause import paused
+
+    with paused():  # a burst of imports
+        if module == "recording.block" and f"{__name__}.{module}" not in sys.modules:
+            # The block's git state: its one `git status` runs while SQLAlchemy and the rest import.
+            import_module(".recording.environment", __name__).prefetch_git()
+        return getattr(import_module(f".{module}", __name__), name)
 
 
 __all__ = [

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import gc
 import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -33,21 +31,6 @@ def stored(cls: type[_Record], values: dict[str, Any]) -> _Record:
 
 
 _new, _set = object.__new__, object.__setattr__
-
-
-@contextlib.contextmanager
-def many_records() -> Iterator[None]:
-    """Pause the cyclic garbage collector while thousands of records are built (they hold no cycles).
-
-    Its passes over the growing heap were a quarter of reading 10,000 runs; it runs again after.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def json_safe(value: Any) -> Any:

@@ -513,3 +513,26 @@ def test_a_piped_answer_ends_the_prompt_line_before_the_child_writes(backend, tm
     [prompt] = [line for line in lines if "Run it?" in line]
     assert prompt.rstrip().endswith("[y/N]:"), prompt
     assert any(line.startswith("RUN ") for line in lines), done.stderr
+
+
+def test_a_new_process_imports_the_block_machinery_without_a_full_collection_and_leaves_the_collector_on(tmp_path):
+    """On an existing registry, the first block's imports and its engine pause the cyclic collector (a
+    full pass over NumPy's and SQLAlchemy's objects was ~25 ms); after the block the collector is on,
+    and one the user turned off stays off."""
+    script = tmp_path / "first.py"
+    script.write_text(textwrap.dedent(f"""
+        import gc, sys
+        import numpy as np, sqlalchemy
+        off = sys.argv[1] == "off"
+        if off:
+            gc.disable()
+        full = gc.get_stats()[2]["collections"]
+        import seedreg
+        with seedreg.run("first", seed=1, db={str(tmp_path / "r.db")!r}) as run:
+            run.log("x", np.arange(10))
+        print(gc.get_stats()[2]["collections"] - full, gc.isenabled())
+    """))
+    subprocess.run([PY, str(script), "on"], check=True)  # creates the registry (Alembic's imports: not this case)
+    for given, enabled in (("on", "True"), ("off", "False")):
+        done = subprocess.run([PY, str(script), given], capture_output=True, text=True, check=True)
+        assert done.stdout.split() == ["0", enabled], done.stderr

@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 
 from seedreg import forks
 from seedreg.errors import RegistryError, UsageError
+from seedreg.gc_pause import paused
 
 DEFAULT_FILE = "seedreg.db"
 #: Set by ``seedreg replay`` in the replayed process: that registry wins over ``db=`` in code.
@@ -110,12 +111,13 @@ def engine_for(url: str, *, readonly: bool = False) -> Engine:
     if engine is None:
         is_sqlite = make_url(url).get_backend_name() == "sqlite"
         try:
-            if readonly:
-                from seedreg.db.readonly import readonly_engine
+            with paused():  # the first engine imports its dialect
+                if readonly:
+                    from seedreg.db.readonly import readonly_engine
 
-                engine = readonly_engine(url)
-            else:
-                engine = create_engine(url, pool_pre_ping=not is_sqlite)
+                    engine = readonly_engine(url)
+                else:
+                    engine = create_engine(url, pool_pre_ping=not is_sqlite)
         except (exc.ArgumentError, exc.NoSuchModuleError, ImportError) as error:
             raise UsageError(f"cannot open {mask_url(url)}: {error}") from None
         if is_sqlite and not readonly:

@@ -28,7 +28,8 @@ from seedreg.db.tables import (
     tag_table,
 )
 from seedreg.errors import UnknownRunError
-from seedreg.records import ReplayRecord, RunRecord, aware, environment_record, many_records, stored
+from seedreg.gc_pause import paused
+from seedreg.records import ReplayRecord, RunRecord, aware, environment_record, stored
 from seedreg.seed.codec import parse_entropy
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ def records(conn: Connection, rows: Sequence[Any], scope: Select | str | None = 
     most of the registry: a scan beats one index search per run); without it the ids are looked
     up (:func:`~seedreg.db.lookups.where_in`).
     """
-    with many_records():
+    with paused():  # thousands of records, no cycles
         return _records(conn, rows, scope)
 
 

@@ -20,7 +20,8 @@ from seedreg.db.tables import (
     result_table,
     tag_table,
 )
-from seedreg.records import ENVIRONMENT_FIELDS, many_records
+from seedreg.gc_pause import paused
+from seedreg.records import ENVIRONMENT_FIELDS
 from seedreg.transfer.format import BATCH, FORMAT, FP_FIELDS, RUN_COLUMNS, exact_utc
 
 
@@ -32,7 +33,7 @@ def export_lines(conn: Connection, query: Any) -> Iterator[str]:
     environments: dict[int, orjson.Fragment] = {}
     result = conn.execution_options(yield_per=BATCH).execute(query)
     for rows in result.partitions():
-        with many_records():
+        with paused():  # thousands of records, no cycles
             yield from _lines(conn, rows, environments)
 
 
