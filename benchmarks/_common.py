@@ -26,11 +26,25 @@ def process_seconds(argv: Sequence[str], *, repeat: int = 7, env: dict | None = 
 def alternating(a: Sequence[str], b: Sequence[str], *, repeat: int = 9, env: dict | None = None,
                 cwd: str | None = None) -> tuple[float, float]:
     """Median wall times of two commands run alternately, so drift hits both alike."""
+    ta, tb = _alternate(a, b, repeat, env, cwd)
+    return statistics.median(ta), statistics.median(tb)
+
+
+def paired_difference(a: Sequence[str], b: Sequence[str], *, repeat: int = 21, env: dict | None = None,
+                      cwd: str | None = None) -> tuple[float, float, float]:
+    """Median wall times of two commands run alternately, and the median of what ``a`` took more than
+    ``b`` pair by pair: the figure for an "at most ``b`` + X ms" target on a machine whose speed drifts."""
+    ta, tb = _alternate(a, b, repeat, env, cwd)
+    return statistics.median(ta), statistics.median(tb), statistics.median(x - y for x, y in zip(ta, tb))
+
+
+def _alternate(a: Sequence[str], b: Sequence[str], repeat: int, env: dict | None,
+               cwd: str | None) -> tuple[list[float], list[float]]:
     ta, tb = [], []
     for _ in range(repeat):
         ta.append(process_seconds(a, repeat=1, env=env, cwd=cwd))
         tb.append(process_seconds(b, repeat=1, env=env, cwd=cwd))
-    return statistics.median(ta), statistics.median(tb)
+    return ta, tb
 
 
 def call_seconds(call: Callable[[], object], repeat: int = 5) -> float:

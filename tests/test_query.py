@@ -326,3 +326,19 @@ def test_param_and_tag_lookups_use_their_partial_indexes(registry, registry_path
                  for statement, parameters in seen if " params" in statement or " tags" in statement]
     assert any("ix_params_key_num" in plan for plan in plans), plans
     assert any("ix_tags_key_text" in plan for plan in plans), plans
+
+
+def test_a_page_and_more_than_a_page_of_runs_read_the_same_children(backend):
+    """Children of a few runs are looked up by an IN list, of many by one array parameter: both give
+    each run its own params, tags and fingerprints (every run read by id, 150 at once and one page)."""
+    from seedreg.db.lookups import _FEW
+
+    lines = [synthetic.line(seed=str(i), params={"i": i}, tags={"k": f"t{i}"}, started=NOW - timedelta(minutes=i))
+             for i in range(_FEW + 50)]
+    registry = Registry()
+    assert registry.import_(lines).ok
+    everything = {run.id: run for run in registry.runs(limit=None)}
+    for page in (registry.runs(limit=20), registry.runs(limit=_FEW + 50, offset=0, sort="started")):
+        assert page and all(run == everything[run.id] for run in page)
+        assert all(run.params == {"i": int(run.seed)} and run.tags == {"k": f"t{run.seed}"} and run.fingerprints
+                   for run in page)

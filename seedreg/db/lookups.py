@@ -3,7 +3,8 @@
 The keys go as one parameter whatever their number: on PostgreSQL an array (``= ANY``; inside an
 import's transaction IN lists of 500 parameters took about 0.1 s each, one array a few
 milliseconds), on SQLite a JSON array read by ``json_each``. So the statement is compiled once,
-and no IN list of thousands of parameters is rendered for every execution.
+and no IN list of thousands of parameters is rendered for every execution. A few keys on SQLite
+(a page of runs) go as an IN list, whose statement compiles faster in a new process.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from typing import Any
 
 from sqlalchemy import ARRAY, Connection, Select, String, any_, bindparam, func, select
 
+#: Up to this many keys, SQLite gets an IN list of parameters (a page of ``list``); more go as one JSON array.
+_FEW = 100
+
 
 def where_in(conn: Connection, query: Select, column: Any, keys: Iterable[Any], order: Iterable[Any] = ()) -> Sequence[Any]:
     """The rows of ``query`` whose ``column`` is one of ``keys`` (strings or numbers), sorted by ``order``."""
@@ -23,5 +27,7 @@ def where_in(conn: Connection, query: Select, column: Any, keys: Iterable[Any], 
     if conn.dialect.name == "postgresql":
         keys_param = bindparam("keys", wanted, type_=ARRAY(column.type))
         return conn.execute(query.where(column == any_(keys_param)).order_by(*order)).all()
+    if len(wanted) <= _FEW:  # a page of runs: an IN list compiles in about half the time of json_each
+        return conn.execute(query.where(column.in_(wanted)).order_by(*order)).all()
     listed = func.json_each(bindparam("keys", json.dumps(wanted), type_=String)).table_valued("value")
     return conn.execute(query.where(column.in_(select(listed.c.value))).order_by(*order)).all()
