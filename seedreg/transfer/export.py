@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import base64
+from binascii import b2a_base64
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -84,20 +84,20 @@ def _related(conn: Connection, ids: Sequence[str]) -> tuple[dict, dict, dict, di
     verdicts: dict[str, list] = {}
     fp, res, link, rep = fingerprint_table.c, result_table.c, chain_table.c, replay_table.c
     fp_columns = as_stored([fp[name] for name in FP_FIELDS], conn.dialect.name)
+    # [key, value_type, text] items as the rows' tuples: orjson writes a tuple as the same JSON array.
     for table, into in ((param_table, params), (tag_table, tags)):
         c = table.c
-        for run_id, key, value_type, text in where_in(conn, select(c.run_id, c.key, c.value_type, c.text), c.run_id,
-                                                      ids, (c.run_id, c.key)):
-            into.setdefault(run_id, []).append([key, value_type, text])
+        for row in where_in(conn, select(c.run_id, c.key, c.value_type, c.text), c.run_id, ids, (c.run_id, c.key)):
+            into.setdefault(row[0], []).append(row[1:])
     for run_id, *values in where_in(conn, select(fp.run_id, *fp_columns), fp.run_id, ids, (fp.run_id, fp.seq)):
         item = dict(zip(FP_FIELDS, values))
         item["logged_at"] = exact_utc(item["logged_at"])
         if item["chunks"] is not None:
-            item["chunks"] = base64.b64encode(bytes(item["chunks"])).decode()
+            item["chunks"] = b2a_base64(item["chunks"], newline=False).decode()
         fps.setdefault(run_id, []).append(item)
     query = select(res.run_id, res.name, res.value_type, res.text)
-    for run_id, name, value_type, text in where_in(conn, query, res.run_id, ids, (res.run_id, res.name)):
-        results.setdefault(run_id, []).append([name, value_type, text])
+    for row in where_in(conn, query, res.run_id, ids, (res.run_id, res.name)):
+        results.setdefault(row[0], []).append(row[1:])
     query = select(link.run_id, link.record_digest, link.record_version).where(link.kind == "record")
     digests.update((run_id, (digest, version)) for run_id, digest, version in where_in(conn, query, link.run_id, ids))
     for v in where_in(conn, select(replay_table), rep.original_id, ids, (rep.created_at, rep.id)):
