@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import operator
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, cast
@@ -100,13 +101,14 @@ def records(conn: Connection, rows: Sequence[Any], scope: Select | str | None = 
 
 
 def _records(conn: Connection, rows: Sequence[Any], scope: Select | str | None) -> list[RunRecord]:
-    ids = [row.id for row in rows]
+    names = rows[0]._fields if rows else ()
+    at = names.index("id") if rows else 0
+    ids = [row[at] for row in rows]  # by position: a Row's attribute lookup is the slow way in
     params = _values(conn, param_table, ids, scope)
     tags = _values(conn, tag_table, ids, scope)
     fingerprints = _fingerprints(conn, ids, scope)
     results = _results(conn, ids, scope)
     verdicts = last_verdicts(conn, ids, scope)
-    names = rows[0]._fields if rows else ()
     found = []
     for row in rows:
         values = dict(zip(names, row))
@@ -127,13 +129,9 @@ def _fingerprints(conn: Connection, ids: Sequence[str], scope: Select | str | No
     fp = fingerprint_table.c
     columns = (fp.run_id, fp.seq, fp.name, fp.algorithm, fp.digest, fp.kind, fp.dtype, fp.shape, fp.chunk_elems,
                fp.chunks)
-    logged: dict[str, list[Any]] = {}
+    logged: dict[str, list[Any]] = defaultdict(list)
     for row in _children(conn, select(*columns), fp.run_id, ids, scope, ()):
-        entries = logged.get(row[0])
-        if entries is None:
-            logged[row[0]] = [row]
-        else:
-            entries.append(row)
+        logged[row[0]].append(row)
     found = {}
     for run_id, entries in logged.items():
         if len(entries) > 1:
@@ -160,12 +158,12 @@ def _children(conn: Connection, query: Select, run_id: Any, ids: Sequence[str], 
 
 def _results(conn: Connection, ids: Sequence[str], scope: Select | str | None = None) -> dict[str, dict[str, Any]]:
     """The results (real numbers logged) of each run of ``ids`` that has any, in logging order."""
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, dict[str, Any]] = defaultdict(dict)
     res, fp = result_table.c, fingerprint_table.c
     query = (select(res.run_id, res.name, res.value_type, res.text)
              .join(fingerprint_table, (fp.run_id == res.run_id) & (fp.name == res.name), isouter=True))
     for run_id, name, value_type, text in _children(conn, query, res.run_id, ids, scope, (res.run_id, fp.seq, res.name)):
-        found.setdefault(run_id, {})[name] = scalars.value(value_type, text)
+        found[run_id][name] = scalars.value(value_type, text)
     return found
 
 
@@ -181,11 +179,11 @@ _seq = operator.itemgetter(1)
 
 
 def _values(conn: Connection, table: Table, ids: Sequence[str], scope: Select | str | None) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, dict[str, Any]] = defaultdict(dict)  # not setdefault: it made a dict for every row
     c = table.c
     query = select(c.run_id, c.key, c.value_type, c.text)
     for run_id, key, value_type, text in _children(conn, query, c.run_id, ids, scope, (c.run_id, c.key)):
-        found.setdefault(run_id, {})[key] = keyvalues.decode(value_type, text)
+        found[run_id][key] = keyvalues.decode(value_type, text)
     return found
 
 
