@@ -51,12 +51,15 @@ def __getattr__(name: str) -> object:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'seedreg' has no attribute {name!r}")
+    loaded = sys.modules.get(f"{__name__}.{module}")
+    if loaded is not None:  # every block looks `seedreg.run` up: no import machinery, no collector pause
+        return getattr(loaded, name)
     from importlib import import_module
 
     from seedreg.gc_pause import paused
 
     with paused():  # a burst of imports
-        if module == "recording.block" and f"{__name__}.{module}" not in sys.modules:
+        if module == "recording.block":
             # The block's git state: its one `git status` runs while SQLAlchemy and the rest import.
             import_module(".recording.environment", __name__).prefetch_git()
         return getattr(import_module(f".{module}", __name__), name)
