@@ -316,17 +316,14 @@ class _Encoder:
             buf += b"X" + bytes.fromhex(_array_fingerprint(obj).hexdigest)
         elif isinstance(obj, bool):
             buf += b"T" if obj else b"F"
-        elif isinstance(obj, int):
-            n = int(obj)
-            buf += b"I" + _U64(n.bit_length() // 8 + 1)
-            buf += n.to_bytes(n.bit_length() // 8 + 1, "little", signed=True)
+        elif isinstance(obj, int):  # a subclass (an IntEnum): its value, as the exact int branch writes it
+            self.encode(int(obj), depth)
         elif isinstance(obj, float):
-            buf += b"D" + struct.pack("<d", obj)
+            buf += b"D" + _F64(obj)
         elif isinstance(obj, complex):
             buf += b"C" + struct.pack("<dd", obj.real, obj.imag)
-        elif isinstance(obj, str):
-            data = obj.encode("utf-8", "surrogatepass")
-            self._blob(b"S", data, len(data))
+        elif isinstance(obj, str):  # a subclass: its characters, as the exact str branch writes them
+            self.encode(str.__str__(obj), depth)
         elif isinstance(obj, (bytes, bytearray)):
             self._blob(b"Y", obj, len(obj))
         elif isinstance(obj, memoryview):
