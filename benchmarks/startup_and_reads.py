@@ -3,13 +3,14 @@
 Run: ``python benchmarks/startup_and_reads.py [--runs 10000] [--export-runs 0]``. Targets:
 - ``seedreg --help`` and ``seedreg list --help``: <= 2x ``python -c 'import seedreg'``;
 - ``seedreg list`` (20 rows): <= ``python -c "import sqlalchemy; import click"`` + 60 ms;
-  "+ N ms" targets are judged by the median of the differences of alternate runs, ratios by the
-  median of the ratios of alternate calls (this machine class drifts in speed);
 - ``Registry.runs(limit=None)`` and ``export`` of every run: <= 3x a raw ``sqlite3`` fetch of the
   same rows (runs + params + tags + fingerprints) in the same process;
 - a new process recording one run on an existing registry: <= ``python -c "import numpy, sqlalchemy"``
   + 80 ms, outside a git checkout and inside this one;
 - ``export`` of ``--export-runs`` runs (e.g. 1,000,000): peak RSS under 200 MiB.
+
+"+ N ms" targets are judged by the median of the differences of alternate runs, ratios by the
+median of the ratios of alternate calls: this machine class drifts in speed.
 """
 
 from __future__ import annotations
