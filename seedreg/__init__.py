@@ -27,19 +27,23 @@ from seedreg.errors import (
     UsageError,
 )
 from seedreg.fingerprints.digest import Fingerprint
-from seedreg.records import EnvironmentRecord, RunRecord
 
 if TYPE_CHECKING:
+    from seedreg.environment_record import EnvironmentRecord
     from seedreg.fingerprints.encoding import fingerprint
     from seedreg.recording.block import Run, run
+    from seedreg.records import RunRecord
     from seedreg.registry.facade import Registry
 
 __version__ = "0.1.0"
 
 
 #: Names loaded on first use: the with-block needs NumPy and the registry SQLAlchemy, so that
-#: ``import seedreg`` (the pytest plugin, the CLI's start) stays cheap.
+#: ``import seedreg`` (the pytest plugin, the CLI's start) stays cheap; building the record
+#: dataclasses costs a few ms too.
 _LAZY = {
+    "RunRecord": "records",
+    "EnvironmentRecord": "environment_record",
     "run": "recording.block",
     "Run": "recording.block",
     "Registry": "registry.facade",

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import functools
-import json
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+# Re-exported: the environment record is one of the records, kept in its own module for the with-block.
+from seedreg.environment_record import ENVIRONMENT_FIELDS as ENVIRONMENT_FIELDS
+from seedreg.environment_record import EnvironmentRecord as EnvironmentRecord
+from seedreg.environment_record import environment_record as environment_record
 
 if TYPE_CHECKING:
     from seedreg.fingerprints.digest import Fingerprint
@@ -74,68 +76,6 @@ def iso(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-#: The fields of an environment as the ``environments`` table and export lines hold them, its digest first.
-ENVIRONMENT_FIELDS = ("digest", "python_version", "python_implementation", "platform", "machine", "numpy_version",
-                      "blas", "packages")
-
-
-@dataclass(frozen=True)
-class EnvironmentRecord:
-    """Interpreter, platform and installed packages: one environment, shared by every run recorded in it."""
-
-    python_version: str
-    python_implementation: str
-    platform: str
-    machine: str
-    numpy_version: str | None
-    blas: str | None
-    packages: dict[str, str] = field(default_factory=dict)
-
-    @functools.cached_property
-    def packages_json(self) -> str:
-        """The packages as stored: JSON with sorted keys."""
-        return json.dumps(self.packages, sort_keys=True, separators=(",", ":"))
-
-    @functools.cached_property
-    def digest(self) -> str:
-        """What identifies the environment (equal environments share one row): BLAKE3 of its fields."""
-        import blake3
-
-        parts = [self.python_version, self.python_implementation, self.platform, self.machine,
-                 self.numpy_version or "", self.blas or "", self.packages_json]
-        return blake3.blake3("\x00".join(parts).encode()).hexdigest()
-
-    def as_row(self) -> dict[str, Any]:
-        """The fields of :data:`ENVIRONMENT_FIELDS` as stored and exported (packages as JSON text)."""
-        return {"digest": self.digest, "python_version": self.python_version,
-                "python_implementation": self.python_implementation, "platform": self.platform,
-                "machine": self.machine, "numpy_version": self.numpy_version, "blas": self.blas,
-                "packages": self.packages_json}
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "digest": self.digest,
-            "python_version": self.python_version,
-            "python_implementation": self.python_implementation,
-            "platform": self.platform,
-            "machine": self.machine,
-            "numpy_version": self.numpy_version,
-            "blas": self.blas,
-            "packages": self.packages,
-        }
-
-
-def environment_record(row: Mapping[str, Any], prefix: str = "") -> EnvironmentRecord:
-    """An ``environments`` row, or an export line's environment, as its record (columns named
-    ``prefix`` + field); raises TypeError or ValueError when its packages are not JSON text."""
-    return EnvironmentRecord(
-        python_version=row[prefix + "python_version"], python_implementation=row[prefix + "python_implementation"],
-        platform=row[prefix + "platform"], machine=row[prefix + "machine"],
-        numpy_version=row[prefix + "numpy_version"], blas=row[prefix + "blas"],
-        packages=json.loads(row[prefix + "packages"]),
-    )
 
 
 @dataclass(frozen=True)

@@ -423,13 +423,13 @@ from seedreg.cli import cli
 
 result = CliRunner().invoke(cli, sys.argv[1:], catch_exceptions=False)
 assert result.exit_code == 0, result.output
-print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})))
+print(json.dumps(sorted(sys.modules)))
 """
 
 
 @pytest.fixture(scope="module")
-def list_imports(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
-    """Top-level modules imported by ``seedreg list`` over a registry with a run and its fingerprints."""
+def list_modules(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
+    """Every module imported by ``seedreg list`` over a registry with a run and its fingerprints."""
     path = tmp_path_factory.mktemp("imports") / "registry.db"
     with seedreg.run("plain", seed=1, db=path) as run:
         run.log("array", np.arange(100_000))
@@ -438,6 +438,18 @@ def list_imports(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
     done = subprocess.run([sys.executable, "-c", IMPORTS_SNIPPET, "list", "--db", str(path)],
                           capture_output=True, text=True, env=env, check=True)
     return set(json.loads(done.stdout))
+
+
+@pytest.fixture(scope="module")
+def list_imports(list_modules: set[str]) -> set[str]:
+    """Top-level modules imported by ``seedreg list``."""
+    return {name.split(".")[0] for name in list_modules}
+
+
+def test_list_imports_no_other_commands_module(list_modules: set[str]):
+    assert "seedreg.cli.runs" in list_modules  # list's own
+    others = {f"seedreg.cli.{name}" for name in ("checks", "data", "schema", "seeds", "ui")}
+    assert not others & list_modules
 
 
 def test_list_does_not_import_alembic(list_imports: set[str]):

@@ -23,8 +23,10 @@ def commands(command: click.Command = cli, path: tuple[str, ...] = ()) -> list[t
     """Every command under the ``seedreg`` group, the group itself first, by its path of names."""
     found = [(path, command)]
     if isinstance(command, click.Group):
-        for name, sub in sorted(command.commands.items()):
-            if not sub.hidden:
+        ctx = click.Context(command)
+        for name in command.list_commands(ctx):  # the seedreg group imports each command as it is asked for it
+            sub = command.get_command(ctx, name)
+            if sub is not None and not sub.hidden:
                 found += commands(sub, (*path, name))
     return found
 

@@ -13,6 +13,7 @@ import textwrap
 from datetime import datetime
 from pathlib import Path
 
+import click
 import numpy as np
 import pytest
 import synthetic
@@ -490,8 +491,9 @@ def test_help_describes_every_command_in_a_whole_sentence_at_80_columns(group):
             found[name] = match[2]
         else:  # a long description wraps onto lines of its own, whole
             found[name] += " " + line.strip()
-    commands = cli.commands["db"].commands if group else cli.commands
-    assert set(found) == set(commands)
+    command = cli.get_command(click.Context(cli), "db") if group else cli
+    assert isinstance(command, click.Group)
+    assert set(found) == set(command.list_commands(click.Context(command)))
     for name, description in found.items():
         assert description.endswith(".") and not description.endswith("..."), (name, description)
 
@@ -536,3 +538,20 @@ def test_a_new_process_imports_the_block_machinery_without_a_full_collection_and
     for given, enabled in (("on", "True"), ("off", "False")):
         done = subprocess.run([PY, str(script), given], capture_output=True, text=True, check=True)
         assert done.stdout.split() == ["0", enabled], done.stderr
+
+
+def test_a_scripts_first_block_imports_neither_the_notebook_modules_nor_the_run_record(tmp_path):
+    """Outside a Jupyter kernel a block needs no notebook code, and it reads no runs: building the run
+    record's dataclass was the costliest of its imports."""
+    code = textwrap.dedent(f"""
+        import sys
+        import numpy as np, seedreg
+        with seedreg.run("first", seed=1, db={str(tmp_path / "r.db")!r}) as run:
+            run.log("x", np.arange(10))
+        print(sorted(m for m in ("seedreg.notebook.kernel", "seedreg.notebook.cells", "seedreg.records")
+                     if m in sys.modules))
+    """)
+    for _ in range(2):  # a new registry, then an existing one
+        done = subprocess.run([PY, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
+        assert done.stdout.split() == ["[]"], done.stderr
+    assert seedreg.Registry(tmp_path / "r.db").runs()[0].notebook is None

@@ -30,9 +30,9 @@ from seedreg.db.tables import (
     run_table,
     tag_table,
 )
+from seedreg.environment_record import ENVIRONMENT_FIELDS, environment_record
 from seedreg.errors import SchemaError
 from seedreg.integrity import record_v1
-from seedreg.records import ENVIRONMENT_FIELDS, environment_record
 
 #: The record version written for runs closed from now on; links keep the version they were made with.
 RECORD_VERSION = 2

@@ -18,7 +18,7 @@ from seedreg.db.engines import utcnow
 from seedreg.db.vocabulary import RESERVED_TAG_PREFIXES
 from seedreg.errors import DuplicateNameError, InvalidTagError, RegistryError, UnknownRunError, UsageError
 from seedreg.fingerprints import kept_arrays
-from seedreg.notebook import kernel
+from seedreg.notebook import block_cell
 from seedreg.recording import heartbeat, substitution
 from seedreg.recording.environment import environment, imported_libraries, launch_of, process_facts
 from seedreg.recording.writer import Recorder
@@ -145,7 +145,7 @@ class Run:
             block_index = _root_blocks
             _root_blocks += 1
         replay_of = session = None
-        cell = kernel.block_cell(self._notebook, root=self.parent is None)  # None outside a Jupyter kernel
+        cell = block_cell(self._notebook, root=self.parent is None)  # None outside a Jupyter kernel
         if self._replaying is not None:
             self._seed, replay_of, session = self._replaying
         elif substitution.active():

@@ -28,7 +28,7 @@ from typing import Any
 import blake3
 
 from seedreg import forks, installed
-from seedreg.records import EnvironmentRecord
+from seedreg.environment_record import EnvironmentRecord
 
 #: Libraries with their own random state whose versions a run records when imported.
 SEEDABLE_LIBRARIES = ("scipy", "sklearn", "pandas", "torch", "tensorflow", "jax", "numba", "cupy")

@@ -27,10 +27,10 @@ from seedreg.db import direct, engines, liveness, schema
 from seedreg.db.engines import utcnow
 from seedreg.db.sqlite_file import check_sqlite_file
 from seedreg.db.tables import environment_table, fingerprint_table, param_table, result_table, run_table, tag_table
+from seedreg.environment_record import EnvironmentRecord
 from seedreg.errors import RegistryError
 from seedreg.integrity import chain
 from seedreg.recording import spool
-from seedreg.records import EnvironmentRecord
 
 _RUNS = run_table
 #: Which runs a close may close: those still open (running, or shown as crashed).

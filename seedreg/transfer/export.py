@@ -20,8 +20,8 @@ from seedreg.db.tables import (
     result_table,
     tag_table,
 )
+from seedreg.environment_record import ENVIRONMENT_FIELDS
 from seedreg.gc_pause import paused
-from seedreg.records import ENVIRONMENT_FIELDS
 from seedreg.transfer.format import BATCH, FORMAT, FP_FIELDS, RUN_COLUMNS, exact_utc
 
 

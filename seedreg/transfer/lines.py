@@ -20,8 +20,8 @@ from sqlalchemy import Boolean, DateTime, Dialect, Float, Integer
 from seedreg.db import bulk, keyvalues, scalars
 from seedreg.db.tables import environment_table, fingerprint_table, run_table
 from seedreg.db.vocabulary import CLOSED, SEED_KINDS, SEED_SOURCES, STATUSES, VALUE_TYPES, VERDICTS
+from seedreg.environment_record import ENVIRONMENT_FIELDS, environment_record
 from seedreg.integrity import chain
-from seedreg.records import ENVIRONMENT_FIELDS, environment_record
 from seedreg.transfer.format import (
     FORMAT,
     FP_FIELDS,
