@@ -14,7 +14,7 @@ from seedreg.db import engines
 from seedreg.errors import RegistryError, SchemaError
 
 #: Every Alembic revision this seedreg knows, oldest first (a test checks it against migrations/).
-REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008")
+REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009")
 HEAD = REVISIONS[-1]
 UPGRADE_HINT = "run `seedreg db upgrade`"
 

@@ -252,7 +252,9 @@ def _declare_indexes() -> None:
     # Most runs are neither children nor replays: those indexes leave NULL out (0005).
     for column in ("parent_id", "replay_of", "replay_session"):
         _partial(f"ix_runs_{column}", column, where=f"{column} IS NOT NULL", table=runs)
-    # Params and tags looked up by number (numbers only) and by exact text (the rest) (0005).
+    # Params and tags looked up by number (numbers only) and by exact text (the rest) (0005). On
+    # PostgreSQL the text index is a hash of the text alone, and ix_params_run_values has no text
+    # (0009): a btree entry holds at most 2,704 bytes, and a param's text may be longer.
     for values in (param_table, tag_table):
         _partial(f"ix_{values.name}_key_num", "key", "num", where="num IS NOT NULL", table=values)
         _partial(f"ix_{values.name}_key_text", "key", "text", where="num IS NULL", table=values)
@@ -269,7 +271,8 @@ def _declare_indexes() -> None:
 
 
 def schema_metadata() -> MetaData:
-    """The tables with every index the migrations create: what Alembic compares a database with."""
+    """The tables with every index the migrations create: what Alembic compares a database with (the
+    SQLite form: on PostgreSQL the three indexes that hold a param's or tag's text differ, see 0009)."""
     if not run_table.indexes:
         _declare_indexes()
     return metadata
