@@ -28,9 +28,10 @@ from seedreg.db.tables import (
     run_table,
     tag_table,
 )
+from seedreg.environment_record import environment_record
 from seedreg.errors import UnknownRunError
 from seedreg.gc_pause import paused
-from seedreg.records import ReplayRecord, RunRecord, aware, environment_record, stored
+from seedreg.records import ReplayRecord, RunRecord, aware, stored
 from seedreg.seed.codec import parse_entropy
 
 if TYPE_CHECKING:
