@@ -15,8 +15,11 @@ How a stale cache is detected:
   mtime: one mtime that differs, or another list of site folders, makes the file stale, and it is
   rebuilt and rewritten. A folder modified in the last 2 s is not cached (an install still under way
   could change it again within the same mtime tick).
-- The other entries (the script's folder, ``PYTHONPATH``, ``''``) are listed in every process; when one
-  holds a distribution, entry points are read from :mod:`importlib.metadata` directly.
+- The other entries (the script's folder, ``PYTHONPATH``, ``''``) are listed in every process. When one
+  holds a distribution (a source tree's ``NAME.egg-info``: ``python -c`` or a script in a project's
+  folder), entry points are read from :mod:`importlib.metadata` over the whole path, and kept for that
+  layout: keyed by each such folder's place on ``sys.path`` and the modification times of its
+  distribution folders and their ``entry_points.txt`` (a few layouts per environment).
 - The platform string is kept with ``os.uname()``, the C library's version and ``sys.executable``.
 - Written atomically (a temporary file renamed over it). A file that cannot be read, parsed or written
   is ignored: the values are then computed as without a cache, never an error.
@@ -33,7 +36,7 @@ import sys
 import tempfile
 import time
 from importlib import metadata
-from typing import Any
+from typing import Any, TypeGuard
 
 FORMAT = 1
 CACHE_ENV = "SEEDREG_CACHE_DIR"
@@ -68,15 +71,6 @@ def listing(folder: str) -> dict[str, str]:
         if name.endswith(_SUFFIXES) and (match := _DIST_RE.match(name)):
             found.setdefault(normalise(match["name"]), match["version"])
     return found
-
-
-def _holds_distributions(folder: str) -> bool:
-    if folder.endswith(".egg"):
-        return True
-    try:
-        return any(name.endswith(_SUFFIXES) for name in os.listdir(folder))
-    except OSError:
-        return False
 
 
 def _mtime(folder: str) -> int | None:
@@ -115,10 +109,33 @@ class _View:
                 self.write()
         return self.sites
 
-    def others_hold_distributions(self) -> bool:
-        """Whether an entry that is not a site folder (the script's, ``PYTHONPATH``) holds a distribution
-        importlib.metadata would find (an unversioned ``*.egg-info`` of a source tree too, or an ``.egg``)."""
-        return any(not site and _holds_distributions(folder) for folder, site in self.entries)
+    def beside(self) -> list[list[Any]] | None:
+        """The distributions outside the site folders (the script's, ``PYTHONPATH``), as what a cached answer
+        is kept under: each folder that holds one, its place on ``sys.path``, and per distribution folder
+        (an unversioned ``*.egg-info`` of a source tree too) its mtime and its ``entry_points.txt``'s.
+        ``[]`` when there are none; None when they cannot be cached (an ``.egg``, a file just modified)."""
+        found: list[list[Any]] = []
+        now = time.time_ns()
+        for place, (folder, site) in enumerate(self.entries):
+            if site:
+                continue
+            if folder.endswith(".egg"):
+                return None
+            try:
+                names = sorted(name for name in os.listdir(folder) if name.endswith(_SUFFIXES))
+            except OSError:
+                continue
+            if not names:
+                continue
+            dists: list[list[Any]] = []
+            for name in names:
+                path = os.path.join(folder, name)
+                mtimes = (_mtime(path), _mtime(os.path.join(path, "entry_points.txt")))
+                if any(mtime is not None and now - mtime < _RECENT_NS for mtime in mtimes):
+                    return None  # being written: the next process caches it
+                dists.append([name, *mtimes])
+            found.append([place, folder, dists])
+        return found
 
     def write(self) -> None:
         """Replace the file atomically; skipped while a site folder was just modified; failures are ignored."""
@@ -180,12 +197,14 @@ def packages() -> dict[str, str]:
 def entry_points(group: str) -> tuple[metadata.EntryPoint, ...]:
     """What ``importlib.metadata.entry_points(group=group)`` returns, read from the cache while it is fresh."""
     view = _View()
-    if view.others_hold_distributions():
+    beside = view.beside()
+    if beside is None:
         return tuple(metadata.entry_points(group=group))
+    if beside:
+        return _entry_points_beside(view, json.dumps(beside), group)
     groups = view.doc.get("entry_points") if view.sites is not None else None
     cached = groups.get(group) if isinstance(groups, dict) else None
-    if isinstance(cached, list) and all(isinstance(item, list) and len(item) == 2
-                                        and all(isinstance(part, str) for part in item) for item in cached):
+    if _entry_point_items(cached):
         return tuple(metadata.EntryPoint(name, value, group) for name, value in cached)
     found = tuple(metadata.entry_points(group=group))
     view.site_listings(write=False)
@@ -194,6 +213,34 @@ def entry_points(group: str) -> tuple[metadata.EntryPoint, ...]:
                                 group: [[ep.name, ep.value] for ep in found]}
     view.write()
     return found
+
+
+#: How many layouts with distributions outside the site folders one cache file keeps (the newest).
+_LAYOUTS = 8
+
+
+def _entry_points_beside(view: _View, layout: str, group: str) -> tuple[metadata.EntryPoint, ...]:
+    """:func:`entry_points` when ``layout`` (:meth:`_View.beside`) puts distributions outside the site folders."""
+    layouts = view.doc.get("beside") if view.sites is not None else None
+    layouts = layouts if isinstance(layouts, dict) else {}
+    groups = layouts.get(layout)
+    cached = groups.get(group) if isinstance(groups, dict) else None
+    if _entry_point_items(cached):
+        return tuple(metadata.EntryPoint(name, value, group) for name, value in cached)
+    found = tuple(metadata.entry_points(group=group))
+    view.site_listings(write=False)
+    kept = {key: value for key, value in layouts.items() if key != layout and isinstance(value, dict)}
+    kept = dict(list(kept.items())[-(_LAYOUTS - 1):])  # the newest others, then this one
+    kept[layout] = {**(groups if isinstance(groups, dict) else {}), group: [[ep.name, ep.value] for ep in found]}
+    view.doc["beside"] = kept
+    view.write()
+    return found
+
+
+def _entry_point_items(cached: Any) -> TypeGuard[list[list[str]]]:
+    """Whether a cached group is a list of ``[name, value]`` pairs of strings."""
+    return isinstance(cached, list) and all(isinstance(item, list) and len(item) == 2
+                                            and all(isinstance(part, str) for part in item) for item in cached)
 
 
 def platform_text() -> str:

@@ -171,3 +171,48 @@ def test_a_source_trees_unversioned_egg_info_makes_entry_points_live(tmp_path: P
     (egg / "entry_points.txt").write_text("[seedreg.seeders]\ntreeplugin = treeplugin_seeder:Seeder\n")
     done = report(tmp_path, PYTHONPATH=str(tree))
     assert ["treeplugin", "treeplugin_seeder:Seeder"] in done["seeders"] and done["seeders"] == done["metadata_seeders"]
+
+
+def source_tree(tmp_path: Path, seeders: str) -> Path:
+    """A project folder with its ``NAME.egg-info`` (as an editable install leaves it), all written long ago."""
+    tree = tmp_path / "tree"
+    egg = tree / "treeplugin.egg-info"
+    egg.mkdir(parents=True, exist_ok=True)
+    (egg / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: treeplugin\nVersion: 0.1\n")
+    (egg / "entry_points.txt").write_text(f"[seedreg.seeders]\n{seeders}\n")
+    for path in (egg / "entry_points.txt", egg):
+        os.utime(path, (PAST, PAST))
+    return tree
+
+
+def test_a_source_trees_entry_points_are_kept_for_its_layout_and_a_change_there_is_seen(tmp_path: Path, cache: Path):
+    """A script run from a project's folder: entry points are read over the whole path once, then from the file
+    while that folder's distributions and their entry_points.txt keep their modification times."""
+    tree = source_tree(tmp_path, "treeplugin = treeplugin_seeder:Seeder")
+    env = {"PYTHONPATH": str(tree)}
+    first = report(tmp_path, **env)
+    assert ["treeplugin", "treeplugin_seeder:Seeder"] in first["seeders"] and first["seeders"] == first["metadata_seeders"]
+    [file] = cache_files(cache)
+    doc = json.loads(file.read_text())
+    [layout] = doc["beside"].values()
+    layout["seedreg.seeders"].append(["cachedtree", "cachedtree_seeder:Seeder"])  # only the file names it
+    file.write_text(json.dumps(doc))
+    assert ["cachedtree", "cachedtree_seeder:Seeder"] in report(tmp_path, **env)["seeders"]
+
+    source_tree(tmp_path, "treeplugin = treeplugin_seeder:Seeder\nother = other_seeder:Seeder")
+    os.utime(tree / "treeplugin.egg-info" / "entry_points.txt", (PAST + 1, PAST + 1))  # edited, long ago
+    changed = report(tmp_path, **env)
+    assert ["other", "other_seeder:Seeder"] in changed["seeders"] and changed["seeders"] == changed["metadata_seeders"]
+
+    (tree / "treeplugin.egg-info" / "entry_points.txt").unlink()
+    os.utime(tree / "treeplugin.egg-info", (PAST + 2, PAST + 2))
+    gone = report(tmp_path, **env)
+    assert "treeplugin" not in dict(gone["seeders"]) and gone["seeders"] == gone["metadata_seeders"]
+
+
+def test_a_source_tree_written_just_now_is_read_live_and_not_kept(tmp_path: Path, cache: Path):
+    tree = source_tree(tmp_path, "treeplugin = treeplugin_seeder:Seeder")
+    os.utime(tree / "treeplugin.egg-info" / "entry_points.txt")  # now: an install may still be writing it
+    done = report(tmp_path, PYTHONPATH=str(tree))
+    assert ["treeplugin", "treeplugin_seeder:Seeder"] in done["seeders"]
+    assert all("beside" not in json.loads(file.read_text()) for file in cache_files(cache))
