@@ -51,16 +51,8 @@ class EnvironmentRecord:
                 "packages": self.packages_json}
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "digest": self.digest,
-            "python_version": self.python_version,
-            "python_implementation": self.python_implementation,
-            "platform": self.platform,
-            "machine": self.machine,
-            "numpy_version": self.numpy_version,
-            "blas": self.blas,
-            "packages": self.packages,
-        }
+        """The environment as JSON output shows it: :meth:`as_row` with the packages as an object."""
+        return {**self.as_row(), "packages": self.packages}
 
 
 def environment_record(row: Mapping[str, Any], prefix: str = "") -> EnvironmentRecord:

@@ -195,22 +195,30 @@ def packages() -> dict[str, str]:
 
 
 def entry_points(group: str) -> tuple[metadata.EntryPoint, ...]:
-    """What ``importlib.metadata.entry_points(group=group)`` returns, read from the cache while it is fresh."""
+    """What ``importlib.metadata.entry_points(group=group)`` returns, read from the cache while it is fresh.
+
+    The file keeps the groups under ``entry_points`` for the site folders alone, and under ``beside``
+    per layout (:meth:`_View.beside`) when distributions outside them are on the path too.
+    """
     view = _View()
     beside = view.beside()
     if beside is None:
         return tuple(metadata.entry_points(group=group))
-    if beside:
-        return _entry_points_beside(view, json.dumps(beside), group)
-    groups = view.doc.get("entry_points") if view.sites is not None else None
-    cached = groups.get(group) if isinstance(groups, dict) else None
+    layout = json.dumps(beside) if beside else None
+    groups = _layout_groups(view.doc, layout) if view.sites is not None else None
+    cached = groups.get(group) if groups is not None else None
     if _entry_point_items(cached):
         return tuple(metadata.EntryPoint(name, value, group) for name, value in cached)
     found = tuple(metadata.entry_points(group=group))
-    view.site_listings(write=False)
-    groups = view.doc.get("entry_points")
-    view.doc["entry_points"] = {**(groups if isinstance(groups, dict) else {}),
-                                group: [[ep.name, ep.value] for ep in found]}
+    view.site_listings(write=False)  # a stale file is rebuilt first: what it held of any layout is gone
+    groups = {**(_layout_groups(view.doc, layout) or {}), group: [[ep.name, ep.value] for ep in found]}
+    if layout is None:
+        view.doc["entry_points"] = groups
+    else:
+        layouts = view.doc.get("beside")
+        others = [(key, value) for key, value in (layouts.items() if isinstance(layouts, dict) else ())
+                  if key != layout and isinstance(value, dict)]
+        view.doc["beside"] = {**dict(others[-(_LAYOUTS - 1):]), layout: groups}  # the newest others, then this one
     view.write()
     return found
 
@@ -219,22 +227,14 @@ def entry_points(group: str) -> tuple[metadata.EntryPoint, ...]:
 _LAYOUTS = 8
 
 
-def _entry_points_beside(view: _View, layout: str, group: str) -> tuple[metadata.EntryPoint, ...]:
-    """:func:`entry_points` when ``layout`` (:meth:`_View.beside`) puts distributions outside the site folders."""
-    layouts = view.doc.get("beside") if view.sites is not None else None
-    layouts = layouts if isinstance(layouts, dict) else {}
-    groups = layouts.get(layout)
-    cached = groups.get(group) if isinstance(groups, dict) else None
-    if _entry_point_items(cached):
-        return tuple(metadata.EntryPoint(name, value, group) for name, value in cached)
-    found = tuple(metadata.entry_points(group=group))
-    view.site_listings(write=False)
-    kept = {key: value for key, value in layouts.items() if key != layout and isinstance(value, dict)}
-    kept = dict(list(kept.items())[-(_LAYOUTS - 1):])  # the newest others, then this one
-    kept[layout] = {**(groups if isinstance(groups, dict) else {}), group: [[ep.name, ep.value] for ep in found]}
-    view.doc["beside"] = kept
-    view.write()
-    return found
+def _layout_groups(doc: dict[str, Any], layout: str | None) -> dict[str, Any] | None:
+    """The cached groups of a layout (None: the site folders alone), or None when the file has none."""
+    if layout is None:
+        groups = doc.get("entry_points")
+    else:
+        layouts = doc.get("beside")
+        groups = layouts.get(layout) if isinstance(layouts, dict) else None
+    return groups if isinstance(groups, dict) else None
 
 
 def _entry_point_items(cached: Any) -> TypeGuard[list[list[str]]]:
